@@ -1,0 +1,67 @@
+#include "address.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace tcpecho {
+
+SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) {}
+
+std::optional<SocketAddress> SocketAddress::parse(std::string_view host, std::uint16_t port) {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    std::string h(host);
+    SocketAddress a;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
+    if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        a.length_ = sizeof(sockaddr_in);
+        return a;
+    }
+    a.storage_ = {};
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+    if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        a.length_ = sizeof(sockaddr_in6);
+        return a;
+    }
+    return std::nullopt;
+}
+
+SocketAddress SocketAddress::from_sockaddr(const sockaddr_storage& storage, socklen_t len) noexcept {
+    SocketAddress a;
+    a.storage_ = storage;
+    a.length_ = len;
+    return a;
+}
+
+std::optional<SocketAddress> SocketAddress::local_of(int fd) noexcept {
+    SocketAddress a;
+    a.length_ = sizeof a.storage_;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage_), &a.length_) != 0) return std::nullopt;
+    return a;
+}
+
+std::uint16_t SocketAddress::port() const noexcept {
+    if (storage_.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+    if (storage_.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+    return 0;
+}
+
+std::string SocketAddress::to_string() const {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (storage_.ss_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, host, sizeof host);
+        return std::string(host) + ":" + std::to_string(port());
+    }
+    if (storage_.ss_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, host, sizeof host);
+        return "[" + std::string(host) + "]:" + std::to_string(port());
+    }
+    return "unknown";
+}
+
+}  // namespace tcpecho

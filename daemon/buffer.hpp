@@ -1,0 +1,75 @@
+// A contiguous byte buffer with a read (head) and a write (tail) position, and the
+// per-worker pool that lends buffers to connections only while they hold data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace tcpecho {
+
+// Bytes [head, tail) are held; [tail, capacity) is free for the next recv().
+// Not thread-safe: a buffer belongs to one connection on one worker.
+class Buffer {
+public:
+    explicit Buffer(std::size_t capacity);
+
+    [[nodiscard]] std::byte* data() noexcept { return storage_.get() + head_; }
+    [[nodiscard]] const std::byte* data() const noexcept { return storage_.get() + head_; }
+    [[nodiscard]] std::size_t size() const noexcept { return tail_ - head_; }
+    [[nodiscard]] bool empty() const noexcept { return head_ == tail_; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+    [[nodiscard]] std::byte* write_ptr() noexcept { return storage_.get() + tail_; }
+    [[nodiscard]] std::size_t writable() const noexcept { return capacity_ - tail_; }
+
+    // After recv() wrote n bytes at write_ptr().
+    void commit(std::size_t n) noexcept { tail_ += n; }
+    // After send() took n bytes from data(). An emptied buffer rewinds for free.
+    void consume(std::size_t n) noexcept {
+        head_ += n;
+        if (head_ == tail_) head_ = tail_ = 0;
+    }
+    // Drops held bytes from the end (a trailing incomplete frame nobody will complete).
+    void truncate(std::size_t keep) noexcept {
+        tail_ = head_ + keep;
+        if (head_ == tail_) head_ = tail_ = 0;
+    }
+    void clear() noexcept { head_ = tail_ = 0; }
+
+    // Makes at least `min_writable` bytes free, by moving held bytes to the front and, if that
+    // is not enough, growing (doubling) up to `max_capacity`. Returns false when it cannot.
+    bool reserve(std::size_t min_writable, std::size_t max_capacity);
+
+private:
+    std::unique_ptr<std::byte[]> storage_;
+    std::size_t capacity_;
+    std::size_t head_ = 0;
+    std::size_t tail_ = 0;
+};
+
+// Per-worker free list of standard-size buffers. Buffers grown past the standard size are
+// freed on return instead of pooled, so a burst of huge frames does not pin memory.
+class BufferPool {
+public:
+    BufferPool(std::size_t buffer_size, std::size_t max_free);
+    ~BufferPool();
+    BufferPool(const BufferPool&) = delete;
+    BufferPool& operator=(const BufferPool&) = delete;
+
+    [[nodiscard]] Buffer* acquire();
+    void release(Buffer* buffer) noexcept;
+
+    [[nodiscard]] std::size_t buffer_size() const noexcept { return buffer_size_; }
+    [[nodiscard]] std::size_t free_count() const noexcept { return free_.size(); }
+    [[nodiscard]] std::size_t lent_count() const noexcept { return lent_; }
+
+private:
+    std::size_t buffer_size_;
+    std::size_t max_free_;
+    std::size_t lent_ = 0;
+    std::vector<Buffer*> free_;
+};
+
+}  // namespace tcpecho

@@ -1,0 +1,323 @@
+#include "config.hpp"
+
+#include <unistd.h>
+
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "address.hpp"
+#include "default_config.hpp"
+
+namespace tcpecho {
+
+std::string_view to_string(Protocol proto) noexcept { return proto == Protocol::Tcp ? "tcp" : "udp"; }
+
+std::string_view embedded_default_config() noexcept { return kDefaultConfigText; }
+
+unsigned effective_workers(const Config& config) noexcept {
+    if (config.workers != 0) return config.workers;
+    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<unsigned>(n) : 1U;
+}
+
+namespace {
+
+constexpr std::uint64_t kMaxFrameLimit = 1ULL << 30;       // 1 GiB
+constexpr std::uint64_t kMaxFrameSize = 64ULL << 20;       // fixed-mode frames: 64 MiB
+constexpr std::uint64_t kMaxWatermark = 1ULL << 30;        // 1 GiB
+constexpr std::uint64_t kMaxConnections = 10'000'000;
+constexpr std::uint64_t kMaxWorkers = 1024;
+constexpr std::uint64_t kMaxDurationMs = 7ULL * 24 * 3600 * 1000;  // a week
+
+// Reports problems at a node's position, with the dotted key path.
+class Reporter {
+public:
+    explicit Reporter(std::string_view source) : source_(source) {}
+
+    [[noreturn]] void fail(const toml::source_region& where, std::string_view key, std::string_view problem) const {
+        std::ostringstream out;
+        out << source_ << ':' << where.begin.line << ':' << where.begin.column << ": ";
+        if (!key.empty()) out << key << ": ";
+        out << problem;
+        throw ConfigError(out.str());
+    }
+
+private:
+    std::string source_;
+};
+
+std::string join_key(std::string_view prefix, std::string_view key) {
+    if (prefix.empty()) return std::string(key);
+    return std::string(prefix) + "." + std::string(key);
+}
+
+// Rejects keys nobody reads: a typo must not silently fall back to a default.
+void check_known_keys(const Reporter& rep, const toml::table& table, std::string_view prefix,
+                      std::initializer_list<std::string_view> known) {
+    for (auto&& [key, node] : table) {
+        bool found = false;
+        for (std::string_view k : known) found = found || key.str() == k;
+        if (!found) {
+            std::string msg = "unknown key";
+            rep.fail(key.source(), join_key(prefix, key.str()), msg);
+        }
+    }
+}
+
+std::uint64_t get_unsigned(const Reporter& rep, const toml::node& node, const std::string& key, std::uint64_t min,
+                           std::uint64_t max) {
+    const auto* v = node.as_integer();
+    if (v == nullptr) rep.fail(node.source(), key, "expected an integer");
+    std::int64_t n = v->get();
+    if (n < 0 || static_cast<std::uint64_t>(n) < min || static_cast<std::uint64_t>(n) > max) {
+        rep.fail(node.source(), key,
+                 "value " + std::to_string(n) + " is out of range (" + std::to_string(min) + ".." +
+                     std::to_string(max) + ")");
+    }
+    return static_cast<std::uint64_t>(n);
+}
+
+// "512", "64KiB", "16MiB", "1GiB" (also K/M/G, KB/MB/GB as binary units) or an integer.
+std::uint64_t get_size(const Reporter& rep, const toml::node& node, const std::string& key, std::uint64_t min,
+                       std::uint64_t max) {
+    if (node.is_integer()) return get_unsigned(rep, node, key, min, max);
+    const auto* s = node.as_string();
+    if (s == nullptr) rep.fail(node.source(), key, "expected an integer number of bytes or a string such as \"64KiB\"");
+    std::string_view text = s->get();
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+    std::uint64_t mult = 0;
+    if (unit.empty() || unit == "B") mult = 1;
+    else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") mult = 1ULL << 10;
+    else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1ULL << 20;
+    else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1ULL << 30;
+    if (ec != std::errc{} || end == text.data() || mult == 0) {
+        rep.fail(node.source(), key, "cannot parse size \"" + std::string(text) + "\" (use bytes, KiB, MiB or GiB)");
+    }
+    if (n > max / mult || n * mult < min || n * mult > max) {
+        rep.fail(node.source(), key,
+                 "size \"" + std::string(text) + "\" is out of range (" + std::to_string(min) + ".." +
+                     std::to_string(max) + " bytes)");
+    }
+    return n * mult;
+}
+
+// Seconds as an integer, or a string with a unit: "250ms", "10s", "5m", "1h".
+std::uint64_t get_duration_ms(const Reporter& rep, const toml::node& node, const std::string& key,
+                              std::uint64_t max_ms) {
+    if (node.is_integer()) return get_unsigned(rep, node, key, 0, max_ms / 1000) * 1000;
+    const auto* s = node.as_string();
+    if (s == nullptr) rep.fail(node.source(), key, "expected seconds (an integer) or a string such as \"10s\"");
+    std::string_view text = s->get();
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    std::uint64_t mult = 0;
+    if (unit == "ms") mult = 1;
+    else if (unit == "s" || unit.empty()) mult = 1000;
+    else if (unit == "m" || unit == "min") mult = 60'000;
+    else if (unit == "h") mult = 3'600'000;
+    if (ec != std::errc{} || end == text.data() || mult == 0) {
+        rep.fail(node.source(), key, "cannot parse duration \"" + std::string(text) + "\" (use ms, s, m or h)");
+    }
+    if (n > max_ms / mult) {
+        rep.fail(node.source(), key,
+                 "duration \"" + std::string(text) + "\" is out of range (at most " + std::to_string(max_ms / 1000) +
+                     "s)");
+    }
+    return n * mult;
+}
+
+std::string_view get_string(const Reporter& rep, const toml::node& node, const std::string& key) {
+    const auto* s = node.as_string();
+    if (s == nullptr) rep.fail(node.source(), key, "expected a string");
+    return s->get();
+}
+
+// Reads the limit keys present in `table` into `limits` (others keep their value).
+void read_limits(const Reporter& rep, const toml::table& table, std::string_view prefix, Limits& limits) {
+    for (auto&& [k, node] : table) {
+        std::string key = join_key(prefix, k.str());
+        if (k.str() == "max_connections") {
+            limits.max_connections = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 1, kMaxConnections));
+        } else if (k.str() == "idle_timeout") {
+            limits.idle_timeout_ms = get_duration_ms(rep, node, key, kMaxDurationMs);
+        } else if (k.str() == "max_frame") {
+            limits.max_frame = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxFrameLimit));
+        } else if (k.str() == "output_high_watermark") {
+            limits.output_high_watermark = static_cast<std::uint32_t>(get_size(rep, node, key, 1024, kMaxWatermark));
+        } else if (k.str() == "output_low_watermark") {
+            limits.output_low_watermark = static_cast<std::uint32_t>(get_size(rep, node, key, 0, kMaxWatermark));
+        }
+    }
+}
+
+const toml::node* position_of(const toml::table& table, std::string_view key) {
+    const toml::node* n = table.get(key);
+    return n != nullptr ? n : &table;
+}
+
+void check_watermarks(const Reporter& rep, const toml::table& table, std::string_view prefix, const Limits& limits) {
+    if (limits.output_low_watermark >= limits.output_high_watermark) {
+        const toml::node* where = position_of(table, "output_low_watermark");
+        if (where == &table) where = position_of(table, "output_high_watermark");
+        rep.fail(where->source(), join_key(prefix, "output_low_watermark"),
+                 "must be below output_high_watermark (" + std::to_string(limits.output_low_watermark) +
+                     " >= " + std::to_string(limits.output_high_watermark) + ")");
+    }
+}
+
+const std::initializer_list<std::string_view> kLimitKeys = {
+    "max_connections", "idle_timeout", "max_frame", "output_high_watermark", "output_low_watermark"};
+
+ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std::size_t index,
+                             const Limits& defaults) {
+    std::string prefix = "listen[" + std::to_string(index) + "]";
+    check_known_keys(rep, table, prefix,
+                     {"name", "address", "port", "proto", "mode", "frame_size", "max_connections", "idle_timeout",
+                      "max_frame", "output_high_watermark", "output_low_watermark"});
+    ListenerConfig lc;
+    lc.limits = defaults;
+    lc.name = "listen" + std::to_string(index);
+    const toml::node* mode_node = nullptr;
+    const toml::node* frame_size_node = nullptr;
+    bool have_port = false;
+    for (auto&& [k, node] : table) {
+        std::string key = join_key(prefix, k.str());
+        if (k.str() == "name") {
+            std::string_view name = get_string(rep, node, key);
+            if (name.empty()) rep.fail(node.source(), key, "must not be empty");
+            lc.name = name;
+        } else if (k.str() == "address") {
+            lc.address = get_string(rep, node, key);
+            if (!SocketAddress::parse(lc.address, 0)) {
+                rep.fail(node.source(), key,
+                         "\"" + lc.address + "\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\", \"::\")");
+            }
+        } else if (k.str() == "port") {
+            lc.port = static_cast<std::uint16_t>(get_unsigned(rep, node, key, 0, 65535));
+            have_port = true;
+        } else if (k.str() == "proto") {
+            std::string_view p = get_string(rep, node, key);
+            if (p == "tcp") {
+                lc.proto = Protocol::Tcp;
+            } else if (p == "udp") {
+                rep.fail(node.source(), key, "\"udp\" listeners are not supported by this version yet");
+            } else {
+                rep.fail(node.source(), key, "must be \"tcp\" or \"udp\", not \"" + std::string(p) + "\"");
+            }
+        } else if (k.str() == "mode") {
+            std::string_view m = get_string(rep, node, key);
+            auto mode = parse_framing_mode(m);
+            if (!mode) {
+                rep.fail(node.source(), key,
+                         "must be \"raw\", \"fixed\", \"length\" or \"line\", not \"" + std::string(m) + "\"");
+            }
+            lc.mode = *mode;
+            mode_node = &node;
+        } else if (k.str() == "frame_size") {
+            lc.frame_size = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxFrameSize));
+            frame_size_node = &node;
+        }
+    }
+    read_limits(rep, table, prefix, lc.limits);
+    check_watermarks(rep, table, prefix, lc.limits);
+    if (!have_port) rep.fail(table.source(), join_key(prefix, "port"), "missing (use 0 to pick a free port)");
+    if (frame_size_node != nullptr && lc.mode != FramingMode::Fixed) {
+        rep.fail(frame_size_node->source(), join_key(prefix, "frame_size"),
+                 "only applies to mode = \"fixed\" (this listener's mode is \"" + std::string(to_string(lc.mode)) +
+                     "\")");
+    }
+    (void)mode_node;
+    return lc;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, std::string_view source_name) {
+    Reporter rep(source_name);
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& err) {
+        std::ostringstream out;
+        out << source_name << ':' << err.source().begin.line << ':' << err.source().begin.column
+            << ": syntax error: " << err.description();
+        throw ConfigError(out.str());
+    }
+
+    check_known_keys(rep, root, "", {"workers", "log_level", "drain_timeout", "limits", "listen"});
+    Config cfg;
+    cfg.source = source_name;
+    for (auto&& [k, node] : root) {
+        std::string key(k.str());
+        if (key == "workers") {
+            cfg.workers = static_cast<unsigned>(get_unsigned(rep, node, key, 0, kMaxWorkers));
+        } else if (key == "log_level") {
+            std::string_view name = get_string(rep, node, key);
+            auto level = parse_log_level(name);
+            if (!level) {
+                rep.fail(node.source(), key,
+                         "must be one of debug, info, notice, warning, err (not \"" + std::string(name) + "\")");
+            }
+            cfg.log_level = *level;
+        } else if (key == "drain_timeout") {
+            cfg.drain_timeout_ms = get_duration_ms(rep, node, key, 3'600'000);
+        } else if (key == "limits") {
+            const toml::table* limits = node.as_table();
+            if (limits == nullptr) rep.fail(node.source(), key, "expected a table ([limits])");
+            check_known_keys(rep, *limits, "limits", kLimitKeys);
+            read_limits(rep, *limits, "limits", cfg.limits);
+            check_watermarks(rep, *limits, "limits", cfg.limits);
+        }
+    }
+
+    const toml::node* listen = root.get("listen");
+    if (listen == nullptr) {
+        rep.fail(toml::source_region{{1, 1}, {1, 1}, nullptr}, "listen", "no [[listen]] table: nothing to serve");
+    }
+    const toml::array* list = listen->as_array();
+    if (list == nullptr) rep.fail(listen->source(), "listen", "expected an array of tables ([[listen]])");
+    if (list->empty()) rep.fail(listen->source(), "listen", "no [[listen]] table: nothing to serve");
+    std::set<std::string> names;
+    std::set<std::pair<std::string, std::uint16_t>> endpoints;
+    std::size_t index = 0;
+    for (const toml::node& item : *list) {
+        const toml::table* t = item.as_table();
+        if (t == nullptr) rep.fail(item.source(), "listen[" + std::to_string(index) + "]", "expected a table");
+        ListenerConfig lc = read_listener(rep, *t, index, cfg.limits);
+        std::string prefix = "listen[" + std::to_string(index) + "]";
+        if (!names.insert(lc.name).second) {
+            rep.fail(position_of(*t, "name")->source(), join_key(prefix, "name"),
+                     "duplicate listener name \"" + lc.name + "\"");
+        }
+        if (lc.port != 0 && !endpoints.insert({lc.address, lc.port}).second) {
+            rep.fail(position_of(*t, "port")->source(), join_key(prefix, "port"),
+                     lc.address + ":" + std::to_string(lc.port) + " is already used by another listener");
+        }
+        cfg.listeners.push_back(std::move(lc));
+        ++index;
+    }
+    return cfg;
+}
+
+Config load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+    return parse_config(text.str(), path);
+}
+
+}  // namespace tcpecho

@@ -1,0 +1,66 @@
+// tcpechod's configuration: the TOML schema of DESIGN.md §4, validated completely at load time.
+// Every error names file:line:column and the key, so an admin can fix it without guessing.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "framer.hpp"
+#include "log.hpp"
+
+namespace tcpecho {
+
+enum class Protocol : std::uint8_t { Tcp, Udp };
+std::string_view to_string(Protocol proto) noexcept;
+
+// Per-listener limits; [limits] gives the defaults, a [[listen]] table may override each one.
+struct Limits {
+    std::uint32_t max_connections = 10000;
+    std::uint64_t idle_timeout_ms = 300'000;  // 0 = off
+    std::uint32_t max_frame = 16 * 1024 * 1024;
+    std::uint32_t output_high_watermark = 1024 * 1024;
+    std::uint32_t output_low_watermark = 256 * 1024;
+};
+
+struct ListenerConfig {
+    std::string name;
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;
+    Protocol proto = Protocol::Tcp;
+    FramingMode mode = FramingMode::Raw;
+    std::uint32_t frame_size = 524288;  // fixed mode only
+    Limits limits;
+};
+
+struct Config {
+    unsigned workers = 0;  // 0 = one per online CPU
+    LogLevel log_level = LogLevel::Info;
+    std::uint64_t drain_timeout_ms = 10'000;
+    Limits limits;
+    std::vector<ListenerConfig> listeners;
+    std::string source;  // file name, or "<embedded default>"
+};
+
+// A configuration that cannot be used. what() is the complete message:
+// "FILE:LINE:COLUMN: KEY: PROBLEM" (or "FILE: PROBLEM" when the file cannot be read).
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Parses and validates `text`; `source_name` is used in error messages. Throws ConfigError.
+Config parse_config(std::string_view text, std::string_view source_name);
+// Reads and parses a file. Throws ConfigError (also when the file cannot be read).
+Config load_config_file(const std::string& path);
+
+// The shipped etc/tcpechod.toml, compiled in; used when there is no file and no --config.
+std::string_view embedded_default_config() noexcept;
+inline constexpr std::string_view kEmbeddedConfigName = "<embedded default>";
+
+// Resolves `workers = 0`.
+unsigned effective_workers(const Config& config) noexcept;
+
+}  // namespace tcpecho

@@ -1,0 +1,255 @@
+#include "connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <span>
+
+#include "address.hpp"
+#include "buffer.hpp"
+#include "log.hpp"
+#include "worker.hpp"
+
+namespace tcpecho {
+
+namespace {
+
+// Bytes one connection may read per wake-up before yielding to the others (h2o reads "up to
+// 1MB at once"). Not measured yet as a separate tunable.
+constexpr std::size_t kReadBudgetBytes = 1024 * 1024;
+// Smallest free space worth a recv(); below it the buffer is compacted or grown first.
+constexpr std::size_t kMinReadSpace = 16 * 1024;
+
+}  // namespace
+
+Connection::Connection(ListenerSlot& slot, int fd, std::uint64_t now_ms) noexcept
+    : slot_(&slot), last_active_ms_(now_ms), fd_(fd) {}
+
+std::string Connection::peer() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
+    return SocketAddress::from_sockaddr(ss, len).to_string();
+}
+
+void Connection::on_io(std::uint32_t events) noexcept {
+    if ((events & EPOLLRDHUP) != 0) flags_ |= kPeerRdhup;
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && (flags_ & kWriteBlocked) != 0) {
+        flags_ &= static_cast<std::uint8_t>(~kWriteBlocked);
+        if (!flush()) return;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) read_input();
+}
+
+void Connection::on_ready() noexcept {
+    if ((flags_ & kClosed) != 0) {
+        slot_->worker().free_connection(this);
+        return;
+    }
+    read_input();
+}
+
+void Connection::touch() noexcept {
+    std::uint64_t now = slot_->worker().loop().now_ms();
+    if (now == last_active_ms_) return;
+    last_active_ms_ = now;
+    slot_->idle().move_to_back(this);
+}
+
+bool Connection::ensure_read_space() noexcept {
+    if (buf_ == nullptr) buf_ = slot_->worker().buffers().acquire();
+    if (buf_->writable() >= kMinReadSpace) return true;
+    return buf_->reserve(kMinReadSpace, slot_->max_buffer());
+}
+
+void Connection::release_buffer_if_empty() noexcept {
+    if (buf_ != nullptr && buf_->empty()) {
+        slot_->worker().buffers().release(buf_);
+        buf_ = nullptr;
+    }
+}
+
+void Connection::read_input() noexcept {
+    if ((flags_ & (kReadPaused | kPeerEof | kClosed)) != 0) return;
+    WorkerStats& stats = slot_->worker().counters();
+    std::size_t budget = kReadBudgetBytes;
+    for (;;) {
+        if (!ensure_read_space()) {
+            // Cannot happen with the configured bounds (max_buffer covers the high watermark
+            // plus the largest frame); pausing is the safe answer if it does.
+            flags_ |= kReadPaused;
+            stats.read_pauses.add();
+            return;
+        }
+        std::size_t want = buf_->writable();
+        IoResult r = recv_some(fd_, buf_->write_ptr(), want);
+        switch (r.status) {
+        case IoStatus::Ok:
+            break;
+        case IoStatus::WouldBlock:
+            release_buffer_if_empty();
+            return;
+        case IoStatus::Eof:
+            on_eof();
+            return;
+        case IoStatus::PeerGone:
+        case IoStatus::Error:
+            fail(r, "recv");
+            return;
+        }
+        buf_->commit(r.bytes);
+        stats.bytes_received.add(r.bytes);
+        touch();
+        if (!frame_input()) return;
+        if (!flush()) return;
+        if (ready_ >= slot_->limits().output_high_watermark) {
+            // The peer is not reading its echo: stop reading until the output drains below the
+            // low watermark (flush() resumes us), so memory stays bounded.
+            flags_ |= kReadPaused;
+            stats.read_pauses.add();
+            return;
+        }
+        // A short read proves the socket is drained, unless the peer also shut down: then the
+        // EOF is still to be read (and no further edge would announce it).
+        if (r.bytes < want && (flags_ & kPeerRdhup) == 0) {
+            release_buffer_if_empty();
+            return;
+        }
+        if (r.bytes >= budget) {
+            slot_->worker().loop().defer(this);  // more may be waiting: continue after the others
+            return;
+        }
+        budget -= r.bytes;
+    }
+}
+
+bool Connection::frame_input() noexcept {
+    const Framer& framer = slot_->listener().framer();
+    if (framer.mode() == FramingMode::Raw) {
+        ready_ = static_cast<std::uint32_t>(buf_->size());
+        return true;
+    }
+    WorkerStats& stats = slot_->worker().counters();
+    std::size_t scanned = scanned_;
+    for (;;) {
+        std::span<const std::byte> rest(buf_->data() + ready_, buf_->size() - ready_);
+        FrameResult f = framer.extract(rest, scanned);
+        if (f.status == FrameResult::Status::Complete) {
+            ready_ += static_cast<std::uint32_t>(f.size);
+            stats.frames_echoed.add();
+            continue;
+        }
+        if (f.status == FrameResult::Status::NeedMore) break;
+        // TooLarge: this connection only; nothing was allocated for the claimed size.
+        stats.frames_too_large.add();
+        if (slot_->worker().may_log_peer_event()) {
+            LOG_WARNING("connection closed: frame too large peer=%s listener=%s mode=%s size=%llu max_frame=%u",
+                        peer().c_str(), slot_->listener().config().name.c_str(),
+                        std::string(to_string(framer.mode())).c_str(), static_cast<unsigned long long>(f.size),
+                        framer.max_frame());
+        }
+        close(CloseReason::FrameTooLarge);
+        return false;
+    }
+    scanned_ = static_cast<std::uint32_t>(scanned);
+    return true;
+}
+
+bool Connection::flush() noexcept {
+    WorkerStats& stats = slot_->worker().counters();
+    if (ready_ > 0 && (flags_ & kWriteBlocked) == 0) {
+        IoResult r = send_some(fd_, buf_->data(), ready_);
+        switch (r.status) {
+        case IoStatus::Ok:
+            buf_->consume(r.bytes);
+            ready_ -= static_cast<std::uint32_t>(r.bytes);
+            stats.bytes_sent.add(r.bytes);
+            // A short write means the socket buffer is full: the next send would only say
+            // EAGAIN, so wait for the EPOLLOUT edge (registered once, at accept).
+            if (ready_ > 0) flags_ |= kWriteBlocked;
+            break;
+        case IoStatus::WouldBlock:
+            flags_ |= kWriteBlocked;
+            break;
+        case IoStatus::Eof:
+        case IoStatus::PeerGone:
+        case IoStatus::Error:
+            fail(r, "send");
+            return false;
+        }
+        touch();
+    }
+    if ((flags_ & kReadPaused) != 0 && ready_ <= slot_->limits().output_low_watermark) {
+        // Resume by trying a read: the EPOLLIN edge may have come and gone while paused.
+        flags_ &= static_cast<std::uint8_t>(~kReadPaused);
+        slot_->worker().loop().defer(this);
+    }
+    if (ready_ == 0) {
+        if ((flags_ & kPeerEof) != 0) {
+            // Everything is echoed: shut down our side too, then close.
+            ::shutdown(fd_, SHUT_WR);
+            close(CloseReason::Done);
+            return false;
+        }
+        release_buffer_if_empty();
+    }
+    return true;
+}
+
+void Connection::on_eof() noexcept {
+    flags_ |= kPeerEof;
+    std::size_t incomplete = buf_ != nullptr ? buf_->size() - ready_ : 0;
+    if (incomplete > 0) {
+        slot_->worker().counters().incomplete_frames_at_eof.add();
+        if (slot_->worker().may_log_peer_event()) {
+            LOG_NOTICE("peer half-closed inside a frame; dropped %zu bytes peer=%s listener=%s", incomplete,
+                       peer().c_str(), slot_->listener().config().name.c_str());
+        }
+        buf_->truncate(ready_);
+    }
+    flush();  // closes once everything is echoed (now, or after the EPOLLOUT edges)
+}
+
+void Connection::fail(const IoResult& r, const char* op) noexcept {
+    slot_->worker().counters().connection_errors.add();
+    if (r.status == IoStatus::Error && slot_->worker().may_log_peer_event()) {
+        LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
+                    slot_->listener().config().name.c_str());
+    } else {
+        LOG_DEBUG("connection lost: %s: %s listener=%s", op, errno_text(r.error).c_str(),
+                  slot_->listener().config().name.c_str());
+    }
+    close(CloseReason::PeerError);
+}
+
+void Connection::close(CloseReason reason) noexcept {
+    if ((flags_ & kClosed) != 0) return;
+    flags_ |= kClosed;
+    Worker& w = slot_->worker();
+    WorkerStats& stats = w.counters();
+    switch (reason) {
+    case CloseReason::IdleTimeout:
+        stats.idle_timeouts.add();
+        break;
+    case CloseReason::DrainForced:
+        stats.drain_forced_closes.add();
+        break;
+    default:
+        break;
+    }
+    w.loop().unwatch(fd_);
+    ::close(fd_);
+    fd_ = -1;
+    if (buf_ != nullptr) {
+        w.buffers().release(buf_);
+        buf_ = nullptr;
+    }
+    slot_->idle().remove(this);
+    slot_->listener().remove_connection();
+    stats.connections_closed.add();
+    // Queued on the ready list: the loop still holds a pointer, so free it from there.
+    if (!ready_queued()) w.free_connection(this);
+}
+
+}  // namespace tcpecho

@@ -1,0 +1,98 @@
+#include "fd.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tcpecho {
+
+void UniqueFd::reset(int fd) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+namespace {
+
+bool is_peer_gone(int err) noexcept {
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case ECONNREFUSED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+IoResult failure(int err) noexcept {
+    if (err == EAGAIN) return {IoStatus::WouldBlock, 0, 0};  // == EWOULDBLOCK on Linux
+    return {is_peer_gone(err) ? IoStatus::PeerGone : IoStatus::Error, 0, err};
+}
+
+}  // namespace
+
+IoResult recv_some(int fd, void* buf, std::size_t len) noexcept {
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, len, 0);
+        if (n > 0) return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
+        if (n == 0) return {IoStatus::Eof, 0, 0};
+        if (errno == EINTR) continue;
+        return failure(errno);
+    }
+}
+
+IoResult send_some(int fd, const void* buf, std::size_t len) noexcept {
+    for (;;) {
+        ssize_t n = ::send(fd, buf, len, MSG_NOSIGNAL);
+        if (n >= 0) return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
+        if (errno == EINTR) continue;
+        return failure(errno);
+    }
+}
+
+AcceptResult accept_connection(int listen_fd, sockaddr_storage* peer, socklen_t* peer_len) noexcept {
+    for (;;) {
+        if (peer_len != nullptr) *peer_len = sizeof(sockaddr_storage);
+        int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(peer), peer_len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) return {AcceptStatus::Accepted, fd, 0};
+        int err = errno;
+        switch (err) {
+        case EINTR:
+            continue;
+        case EAGAIN:
+            return {AcceptStatus::WouldBlock, -1, 0};
+        case EMFILE:
+        case ENFILE:
+            return {AcceptStatus::OutOfFds, -1, err};
+        // accept(2): "Linux accept() passes already-pending network errors on the new socket
+        // as an error code from accept()"; those concern that one connection only.
+        case ECONNABORTED:
+        case EPROTO:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+        case EPERM:
+            return {AcceptStatus::Transient, -1, err};
+        default:
+            return {AcceptStatus::Error, -1, err};
+        }
+    }
+}
+
+std::string errno_text(int error) {
+    char buf[128];
+    // GNU strerror_r returns the message pointer (may not use buf).
+    const char* msg = ::strerror_r(error, buf, sizeof buf);
+    return msg;
+}
+
+}  // namespace tcpecho

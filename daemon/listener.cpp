@@ -1,0 +1,64 @@
+#include "listener.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+namespace tcpecho {
+
+namespace {
+
+// Accept queue length; the kernel caps it at net.core.somaxconn.
+constexpr int kListenBacklog = 4096;
+
+[[noreturn]] void fail(const ListenerConfig& c, const char* what, int err) {
+    throw std::runtime_error("listener \"" + c.name + "\" on " + c.address + ":" + std::to_string(c.port) + ": " +
+                             what + ": " + errno_text(err));
+}
+
+}  // namespace
+
+Listener::Listener(const ListenerConfig& config, UniqueFd fd, SocketAddress local)
+    : config_(config),
+      fd_(std::move(fd)),
+      local_(local),
+      framer_(config.mode, config.frame_size, config.limits.max_frame) {}
+
+std::shared_ptr<Listener> Listener::open(const ListenerConfig& config) {
+    auto addr = SocketAddress::parse(config.address, config.port);
+    if (!addr) fail(config, "bad address", EINVAL);
+    UniqueFd fd(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) fail(config, "socket", errno);
+    int one = 1;
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) fail(config, "SO_REUSEADDR", errno);
+    if (addr->family() == AF_INET6) {
+        // "::" serves IPv4 too (dual stack), whatever net.ipv6.bindv6only says.
+        int zero = 0;
+        if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) fail(config, "IPV6_V6ONLY", errno);
+    }
+    if (::bind(fd.get(), addr->get(), addr->length()) != 0) fail(config, "bind", errno);
+    if (::listen(fd.get(), kListenBacklog) != 0) fail(config, "listen", errno);
+    auto local = SocketAddress::local_of(fd.get());
+    if (!local) fail(config, "getsockname", errno);
+    return std::shared_ptr<Listener>(new Listener(config, std::move(fd), *local));
+}
+
+bool Listener::try_add_connection() noexcept {
+    std::uint32_t now = connections_.load(std::memory_order_relaxed);
+    do {
+        if (now >= config_.limits.max_connections) return false;
+    } while (!connections_.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+    return true;
+}
+
+std::string Listener::describe() const {
+    std::string out = "name=" + config_.name + " proto=" + std::string(to_string(config_.proto)) +
+                      " mode=" + std::string(to_string(config_.mode));
+    if (config_.mode == FramingMode::Fixed) out += " frame_size=" + std::to_string(config_.frame_size);
+    out += " address=" + local_.to_string();
+    return out;
+}
+
+}  // namespace tcpecho

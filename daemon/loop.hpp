@@ -1,0 +1,168 @@
+// The event loop of one thread: libev (timers, signals, cross-thread wake-ups) plus, on worker
+// threads, an epoll set of our own in which connection sockets are registered once,
+// edge-triggered. libev's ev_io is level-triggered and never sets EPOLLET (libev(3), "ev_io"),
+// which is why the sockets do not go through it.
+//
+// This is the only unit that includes <ev.h>.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+struct ev_loop;
+
+namespace tcpecho {
+
+// Something registered in a worker's edge-triggered epoll set. The loop does not own it.
+class IoHandler {
+public:
+    // `events`: the epoll event mask of this edge.
+    virtual void on_io(std::uint32_t events) noexcept = 0;
+    // Called from the ready list (see Loop::defer): the handler had more work than one
+    // wake-up's budget allows, and the kernel will not report that edge again.
+    virtual void on_ready() noexcept {}
+
+    virtual ~IoHandler() = default;
+
+protected:
+    IoHandler() = default;
+    IoHandler(const IoHandler&) = default;
+    IoHandler& operator=(const IoHandler&) = default;
+
+    [[nodiscard]] bool ready_queued() const noexcept { return ready_queued_; }
+
+private:
+    friend class Loop;
+    IoHandler* ready_next_ = nullptr;
+    bool ready_queued_ = false;
+};
+
+// How a worker loop waits. Both keep sockets edge-triggered; they differ in who blocks.
+enum class LoopStrategy : std::uint8_t {
+    // Our ET epoll set is the one blocking wait; libev runs (EVRUN_NOWAIT) only when one of its
+    // timers is due or a cross-thread wake-up arrived. One epoll_wait per iteration.
+    OuterEpoll,
+    // Our ET epoll fd is one level-triggered ev_io in libev's loop: libev blocks, then we
+    // epoll_wait(0) our set. Two epoll_waits per iteration; kept to measure against.
+    NestedInLibev,
+};
+std::string_view to_string(LoopStrategy strategy) noexcept;
+// From $TCPECHOD_LOOP ("outer" or "nested"); OuterEpoll when unset. Benchmark knob only.
+LoopStrategy loop_strategy_from_env() noexcept;
+
+class Loop {
+public:
+    enum class Kind : std::uint8_t {
+        Control,  // the main thread: signals and coordination; libev's default loop
+        Worker,   // a worker thread: connection sockets in an ET epoll set
+    };
+
+    explicit Loop(Kind kind, LoopStrategy strategy = LoopStrategy::OuterEpoll);
+    ~Loop();
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    // Adds `fd` to the edge-triggered set with `events` (EPOLLET is the caller's choice, so a
+    // listener can stay level-triggered). Returns false with errno set on failure.
+    bool watch(int fd, IoHandler* handler, std::uint32_t events) noexcept;
+    // Removes `fd` from the set; call before close() (a dup'd fd would otherwise stay in it).
+    void unwatch(int fd) noexcept;
+
+    // Queues `handler` to get on_ready() after this iteration's events. Idempotent.
+    void defer(IoHandler* handler) noexcept;
+
+    // Runs until stop() is called from a callback on this loop's thread.
+    void run();
+    void stop() noexcept;
+
+    // Monotonic milliseconds, refreshed once per iteration (cheap to ask on the data path).
+    [[nodiscard]] std::uint64_t now_ms() const noexcept { return now_ms_; }
+    [[nodiscard]] LoopStrategy strategy() const noexcept { return strategy_; }
+
+private:
+    friend class Timer;
+    friend class Async;
+    friend class SignalWatcher;
+    struct NestedWatchers;
+
+    void dispatch(int timeout_ms);
+    void run_ready() noexcept;
+    void refresh_now() noexcept;
+    [[nodiscard]] int timer_timeout_ms() const noexcept;
+    [[nodiscard]] bool timer_due() const noexcept;
+    void run_outer();
+    void run_nested();
+
+    Kind kind_;
+    LoopStrategy strategy_;
+    ::ev_loop* ev_ = nullptr;
+    int epoll_fd_ = -1;
+    int wake_fd_ = -1;  // eventfd in the ET set: wakes the outer epoll_wait for cross-thread sends
+    bool stopping_ = false;
+    std::uint64_t now_ms_ = 0;
+    double next_timer_deadline_ = 0;  // monotonic seconds; 0 = no timer armed
+    IoHandler* ready_head_ = nullptr;
+    IoHandler* ready_tail_ = nullptr;
+    std::vector<class Timer*> timers_;
+    std::unique_ptr<NestedWatchers> nested_;
+};
+
+// A libev timer on `loop`; `callback` runs on the loop's thread.
+class Timer {
+public:
+    Timer(Loop& loop, std::function<void()> callback);
+    ~Timer();
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    // Fires after `after_s` seconds, then every `repeat_s` seconds if non-zero. Restarts if active.
+    void start(double after_s, double repeat_s = 0);
+    void stop() noexcept;
+    [[nodiscard]] bool active() const noexcept;
+    // Seconds until it fires (libev's view of now); only meaningful when active.
+    [[nodiscard]] double remaining() const noexcept;
+
+private:
+    struct Watcher;
+    Loop& loop_;
+    std::function<void()> callback_;
+    std::unique_ptr<Watcher> w_;
+};
+
+// A cross-thread wake-up (ev_async): send() from any thread, `callback` runs on the loop's thread.
+// Several sends before the callback runs are coalesced into one call.
+class Async {
+public:
+    Async(Loop& loop, std::function<void()> callback);
+    ~Async();
+    Async(const Async&) = delete;
+    Async& operator=(const Async&) = delete;
+
+    void send() noexcept;
+
+private:
+    struct Watcher;
+    Loop& loop_;
+    std::function<void()> callback_;
+    std::unique_ptr<Watcher> w_;
+};
+
+// A signal watcher (Control loop only): the signal is blocked and read from a signalfd.
+class SignalWatcher {
+public:
+    SignalWatcher(Loop& loop, int signum, std::function<void()> callback);
+    ~SignalWatcher();
+    SignalWatcher(const SignalWatcher&) = delete;
+    SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+private:
+    struct Watcher;
+    Loop& loop_;
+    std::function<void()> callback_;
+    std::unique_ptr<Watcher> w_;
+};
+
+}  // namespace tcpecho

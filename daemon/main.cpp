@@ -1,0 +1,129 @@
+// tcpechod: argument parsing, configuration selection, exit statuses. No I/O logic here.
+#include <getopt.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "build_config.hpp"
+#include "config.hpp"
+#include "log.hpp"
+#include "server.hpp"
+
+namespace {
+
+// sysexits(3)
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 1;
+constexpr int kExitConfig = 78;  // EX_CONFIG
+
+void print_help(std::FILE* out) {
+    std::fprintf(out,
+                 "Usage: tcpechod [OPTIONS]\n"
+                 "\n"
+                 "Echo daemon for TCP byte streams (RFC 862) and framed messages.\n"
+                 "Each [[listen]] table of the configuration serves one address in one mode:\n"
+                 "raw (echo bytes as received), fixed, length (4-byte big-endian length\n"
+                 "prefix) or line; framed modes echo only whole frames.\n"
+                 "\n"
+                 "Options:\n"
+                 "  -c, --config FILE   read FILE (default: %s; without it and without\n"
+                 "                      --config, an embedded default serves 127.0.0.1:7007 raw\n"
+                 "                      and 127.0.0.1:7008 length)\n"
+                 "  -t, --check-config  validate the configuration and exit (0 valid, 78 invalid)\n"
+                 "      --dump-default-config\n"
+                 "                      print the embedded default configuration and exit\n"
+                 "  -h, --help          show this help and exit\n"
+                 "  -V, --version       show the version and exit\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT drain and exit (a second one closes at once),\n"
+                 "SIGUSR1 logs all counters.\n"
+                 "Exit status: 0 success, 1 runtime failure (e.g. bind), 2 usage error,\n"
+                 "78 configuration error.\n",
+                 TCPECHOD_DEFAULT_CONFIG);
+}
+
+bool file_exists(const char* path) {
+    struct stat st {};
+    return ::stat(path, &st) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tcpecho::log_init("tcpechod");
+    const char* config_path = nullptr;
+    bool check_only = false;
+    enum { kDumpDefault = 256 };
+    static const option long_options[] = {
+        {"config", required_argument, nullptr, 'c'},
+        {"check-config", no_argument, nullptr, 't'},
+        {"dump-default-config", no_argument, nullptr, kDumpDefault},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    for (;;) {
+        int opt = ::getopt_long(argc, argv, "c:thV", long_options, nullptr);
+        if (opt == -1) break;
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            check_only = true;
+            break;
+        case kDumpDefault:
+            std::fwrite(tcpecho::embedded_default_config().data(), 1, tcpecho::embedded_default_config().size(),
+                        stdout);
+            return 0;
+        case 'h':
+            print_help(stdout);
+            return 0;
+        case 'V':
+            std::printf("tcpechod %s\n", TCPECHO_VERSION);
+            return 0;
+        default:
+            std::fprintf(stderr, "Try 'tcpechod --help'.\n");
+            return kExitUsage;
+        }
+    }
+    if (optind < argc) {
+        std::fprintf(stderr, "tcpechod: unexpected argument '%s'\nTry 'tcpechod --help'.\n", argv[optind]);
+        return kExitUsage;
+    }
+
+    tcpecho::Config config;
+    try {
+        if (config_path != nullptr) {
+            config = tcpecho::load_config_file(config_path);
+        } else if (file_exists(TCPECHOD_DEFAULT_CONFIG)) {
+            config = tcpecho::load_config_file(TCPECHOD_DEFAULT_CONFIG);
+        } else {
+            config = tcpecho::parse_config(tcpecho::embedded_default_config(), tcpecho::kEmbeddedConfigName);
+        }
+    } catch (const tcpecho::ConfigError& e) {
+        LOG_ERR("configuration error: %s", e.what());
+        return kExitConfig;
+    }
+    if (check_only) {
+        std::printf("%s: configuration OK (%zu listeners)\n", config.source.c_str(), config.listeners.size());
+        return 0;
+    }
+    tcpecho::log_set_level(config.log_level);
+    if (config_path == nullptr && config.source == tcpecho::kEmbeddedConfigName) {
+        LOG_NOTICE("%s not found: using the embedded default configuration", TCPECHOD_DEFAULT_CONFIG);
+    }
+
+    try {
+        tcpecho::prepare_process_signals();
+        tcpecho::Server server(std::move(config));
+        return server.run();
+    } catch (const std::exception& e) {
+        LOG_ERR("cannot start: %s", e.what());
+        return kExitFailure;
+    }
+}

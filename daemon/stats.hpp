@@ -1,0 +1,59 @@
+// Counters. Each worker owns one WorkerStats and is its only writer; other threads (the
+// summary on SIGUSR1 and at exit) read them. Single writer => a relaxed load+store, no locked
+// read-modify-write on the per-message path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace tcpecho {
+
+class Counter {
+public:
+    void add(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+// X-macro: one list gives the fields, their names in logs, and the sum.
+#define TCPECHO_COUNTERS(X)                                                                       \
+    X(connections_accepted)     /* accepted and served */                                         \
+    X(connections_closed)       /* served connections that ended, for any reason */               \
+    X(connections_rejected)     /* closed at once: the listener was at max_connections */         \
+    X(accept_fd_exhausted)      /* closed at once: EMFILE/ENFILE, via the reserve fd */           \
+    X(bytes_received)                                                                             \
+    X(bytes_sent)                                                                                 \
+    X(frames_echoed)            /* framed modes: whole frames queued for echo */                  \
+    X(frames_too_large)         /* connections closed for exceeding max_frame */                  \
+    X(incomplete_frames_at_eof) /* peer half-closed with a partial frame; it was dropped */       \
+    X(idle_timeouts)            /* connections closed by idle_timeout */                          \
+    X(connection_errors)        /* reset by the peer or failed mid-stream */                      \
+    X(read_pauses)              /* backpressure: reading stopped at output_high_watermark */      \
+    X(drain_forced_closes)      /* still open when drain_timeout expired */
+
+struct WorkerStats {
+#define TCPECHO_COUNTER_FIELD(name) Counter name;
+    TCPECHO_COUNTERS(TCPECHO_COUNTER_FIELD)
+#undef TCPECHO_COUNTER_FIELD
+};
+
+// A plain copy for reporting (a sum over workers).
+struct StatsSnapshot {
+#define TCPECHO_SNAPSHOT_FIELD(name) std::uint64_t name = 0;
+    TCPECHO_COUNTERS(TCPECHO_SNAPSHOT_FIELD)
+#undef TCPECHO_SNAPSHOT_FIELD
+
+    void accumulate(const WorkerStats& s) noexcept;
+    [[nodiscard]] std::uint64_t active_connections() const noexcept {
+        return connections_accepted - connections_closed;
+    }
+    // "connections_active=1 connections_accepted=3 ..." (key=value, one line).
+    [[nodiscard]] std::string format() const;
+};
+
+}  // namespace tcpecho

@@ -1,0 +1,324 @@
+#include "worker.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace tcpecho {
+
+namespace {
+
+// Pool buffer size: one recv() takes up to this much when a stream is flowing. The blocking
+// reference needs 0.85 s CPU/GiB with 64 KiB reads and 0.46 s with 1 MiB (PLATFORM.md);
+// 256 KiB is the start of the range DESIGN.md recommends. See docs/performance.md.
+constexpr std::size_t kBufferSize = 256 * 1024;
+// Free buffers kept per worker; more are returned to the allocator.
+constexpr std::size_t kMaxFreeBuffers = 64;
+// Connections accepted per listener wake-up before other work gets a turn.
+constexpr int kAcceptBudget = 64;
+// While draining, a connection that holds no data and was quiet this long is closed.
+constexpr std::uint64_t kDrainQuietMs = 500;
+constexpr double kDrainTickSeconds = 0.1;
+// When even the reserve fd is gone, accepting pauses this long instead of spinning.
+constexpr double kAcceptRetrySeconds = 0.1;
+
+}  // namespace
+
+// --- IdleList ----------------------------------------------------------------------------
+
+void IdleList::push_back(Connection* c) noexcept {
+    c->idle_next = nullptr;
+    c->idle_prev = tail_;
+    if (tail_ != nullptr) tail_->idle_next = c;
+    else head_ = c;
+    tail_ = c;
+}
+
+void IdleList::remove(Connection* c) noexcept {
+    if (c->idle_prev != nullptr) c->idle_prev->idle_next = c->idle_next;
+    else head_ = c->idle_next;
+    if (c->idle_next != nullptr) c->idle_next->idle_prev = c->idle_prev;
+    else tail_ = c->idle_prev;
+    c->idle_prev = c->idle_next = nullptr;
+}
+
+// --- ConnectionPool ----------------------------------------------------------------------
+
+union ConnectionPool::Cell {
+    Cell() {}
+    ~Cell() {}
+    Cell* next;
+    alignas(Connection) unsigned char storage[sizeof(Connection)];
+};
+
+ConnectionPool::~ConnectionPool() = default;
+
+Connection* ConnectionPool::create(ListenerSlot& slot, int fd, std::uint64_t now_ms) {
+    if (free_ == nullptr) {
+        auto chunk = std::make_unique<Cell[]>(kPerChunk);
+        for (std::size_t i = 0; i < kPerChunk; ++i) {
+            chunk[i].next = free_;
+            free_ = &chunk[i];
+        }
+        chunks_.push_back(std::move(chunk));
+    }
+    Cell* cell = free_;
+    free_ = cell->next;
+    return new (cell->storage) Connection(slot, fd, now_ms);
+}
+
+void ConnectionPool::destroy(Connection* c) noexcept {
+    c->~Connection();
+    auto* cell = reinterpret_cast<Cell*>(c);
+    cell->next = free_;
+    free_ = cell;
+}
+
+// --- ListenerSlot ------------------------------------------------------------------------
+
+ListenerSlot::ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener)
+    : worker_(&worker), listener_(std::move(listener)) {
+    const Limits& l = listener_->config().limits;
+    max_buffer_ = std::size_t{l.output_high_watermark} + listener_->framer().largest_frame() + kBufferSize;
+}
+
+void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
+    for (int i = 0; i < kAcceptBudget; ++i) {
+        AcceptResult r = accept_connection(listener_->fd(), nullptr, nullptr);
+        switch (r.status) {
+        case AcceptStatus::Accepted:
+            worker_->add_connection(*this, r.fd);
+            continue;
+        case AcceptStatus::WouldBlock:
+            return;
+        case AcceptStatus::OutOfFds:
+            worker_->shed_connection_without_fds(*this);
+            continue;
+        case AcceptStatus::Transient:
+            continue;
+        case AcceptStatus::Error:
+            if (worker_->may_log_peer_event()) {
+                LOG_ERR("accept failed on listener %s: %s", listener_->config().name.c_str(),
+                        errno_text(r.error).c_str());
+            }
+            return;  // level-triggered: retried on the next iteration
+        }
+    }
+}
+
+// --- Worker ------------------------------------------------------------------------------
+
+Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
+               std::function<void()> on_finished)
+    : index_(index),
+      loop_(Loop::Kind::Worker, loop_strategy_from_env()),
+      buffers_(kBufferSize, kMaxFreeBuffers),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      on_finished_(std::move(on_finished)),
+      control_(loop_, [this] { on_control(); }),
+      idle_timer_(loop_, [this] { expire_idle(); }),
+      drain_tick_(loop_, [this] { close_quiet_connections(); }),
+      accept_retry_(loop_, [this] { resume_accepting(); }) {
+    for (const auto& l : listeners) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
+    resume_accepting();
+}
+
+Worker::~Worker() {
+    join();
+    force_close_all();
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() noexcept {
+    char name[16];
+    std::snprintf(name, sizeof name, "tcpechod-w%u", index_);
+    ::pthread_setname_np(::pthread_self(), name);
+    loop_.run();
+    finished_.store(true, std::memory_order_release);
+    on_finished_();
+}
+
+void Worker::request_drain() noexcept {
+    drain_requested_.store(true, std::memory_order_release);
+    control_.send();
+}
+
+void Worker::request_force_close() noexcept {
+    force_requested_.store(true, std::memory_order_release);
+    control_.send();
+}
+
+void Worker::on_control() noexcept {
+    if (force_requested_.load(std::memory_order_acquire) && !forced_) {
+        forced_ = true;
+        if (!draining_) begin_drain();
+        force_close_all();
+        loop_.stop();
+        return;
+    }
+    if (drain_requested_.load(std::memory_order_acquire) && !draining_) begin_drain();
+}
+
+void Worker::resume_accepting() noexcept {
+    if (accepting_ || draining_) return;
+    if (!reserve_fd_) reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    for (auto& slot : slots_) {
+        // Level-triggered on purpose: a backlog left by the accept budget is reported again.
+        // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them.
+        if (!loop_.watch(slot->listener().fd(), slot.get(), EPOLLIN | EPOLLEXCLUSIVE)) {
+            LOG_ERR("worker %u cannot watch listener %s: %s", index_, slot->listener().config().name.c_str(),
+                    errno_text(errno).c_str());
+        }
+    }
+    accepting_ = true;
+}
+
+void Worker::pause_accepting(double seconds) noexcept {
+    if (!accepting_) return;
+    for (auto& slot : slots_) loop_.unwatch(slot->listener().fd());
+    accepting_ = false;
+    if (seconds > 0) accept_retry_.start(seconds);
+}
+
+void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
+    if (!slot.listener().try_add_connection()) {
+        ::close(fd);
+        stats_.connections_rejected.add();
+        if (may_log_peer_event()) {
+            LOG_WARNING("connection refused: listener %s is at max_connections=%u", slot.listener().config().name.c_str(),
+                        slot.limits().max_connections);
+        }
+        return;
+    }
+    // Echoes are written as soon as they are complete; Nagle would hold back a small echo while
+    // an earlier one is unacknowledged (and meet the peer's delayed ACK).
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    Connection* c = nullptr;
+    try {
+        c = connections_.create(slot, fd, loop_.now_ms());
+    } catch (const std::bad_alloc&) {
+        ::close(fd);
+        slot.listener().remove_connection();
+        LOG_ERR("out of memory accepting a connection on %s", slot.listener().config().name.c_str());
+        return;
+    }
+    ++live_;
+    stats_.connections_accepted.add();
+    slot.idle().push_back(c);
+    // Registered once, for every event we will ever want; data that arrived before this call
+    // is reported by the first epoll_wait (EPOLL_CTL_ADD checks readiness).
+    if (!loop_.watch(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
+        LOG_ERR("epoll_ctl(ADD) failed for a new connection: %s", errno_text(errno).c_str());
+        c->close(Connection::CloseReason::Internal);
+        return;
+    }
+    if (slot.limits().idle_timeout_ms != 0) arm_idle_timer();
+}
+
+void Worker::free_connection(Connection* c) noexcept {
+    connections_.destroy(c);
+    --live_;
+    stop_if_drained();
+}
+
+void Worker::shed_connection_without_fds(ListenerSlot& slot) noexcept {
+    stats_.accept_fd_exhausted.add();
+    if (may_log_peer_event()) {
+        LOG_WARNING("out of file descriptors: closing a new connection on %s (existing ones are served)",
+                    slot.listener().config().name.c_str());
+    }
+    if (!reserve_fd_) {
+        // Another worker took the fd we freed last time: stop accepting briefly, no spinning.
+        pause_accepting(kAcceptRetrySeconds);
+        return;
+    }
+    reserve_fd_.reset();
+    AcceptResult r = accept_connection(slot.listener().fd(), nullptr, nullptr);
+    if (r.status == AcceptStatus::Accepted) ::close(r.fd);
+    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!reserve_fd_) pause_accepting(kAcceptRetrySeconds);
+}
+
+void Worker::arm_idle_timer() noexcept {
+    if (idle_timer_.active()) return;
+    std::uint64_t nearest = 0;
+    for (auto& slot : slots_) {
+        std::uint64_t timeout = slot->limits().idle_timeout_ms;
+        Connection* oldest = slot->idle().front();
+        if (timeout == 0 || oldest == nullptr) continue;
+        std::uint64_t deadline = oldest->last_active_ms() + timeout;
+        if (nearest == 0 || deadline < nearest) nearest = deadline;
+    }
+    if (nearest == 0) return;
+    std::uint64_t now = loop_.now_ms();
+    double after = nearest > now ? static_cast<double>(nearest - now) / 1000.0 : 0.0;
+    idle_timer_.start(after + 0.001);
+}
+
+void Worker::expire_idle() noexcept {
+    std::uint64_t now = loop_.now_ms();
+    for (auto& slot : slots_) {
+        std::uint64_t timeout = slot->limits().idle_timeout_ms;
+        if (timeout == 0) continue;
+        while (Connection* c = slot->idle().front()) {
+            if (now - c->last_active_ms() < timeout) break;
+            if (may_log_peer_event()) {
+                LOG_INFO("connection closed: idle for %llu ms listener=%s",
+                         static_cast<unsigned long long>(now - c->last_active_ms()),
+                         slot->listener().config().name.c_str());
+            }
+            c->close(Connection::CloseReason::IdleTimeout);
+        }
+    }
+    arm_idle_timer();
+}
+
+void Worker::begin_drain() noexcept {
+    draining_ = true;
+    pause_accepting(0);
+    accept_retry_.stop();
+    close_quiet_connections();
+    if (!forced_ && live_ > 0) drain_tick_.start(kDrainTickSeconds, kDrainTickSeconds);
+}
+
+void Worker::close_quiet_connections() noexcept {
+    std::uint64_t now = loop_.now_ms();
+    for (auto& slot : slots_) {
+        // Oldest activity first: stop at the first connection that was active recently.
+        Connection* c = slot->idle().front();
+        while (c != nullptr && now - c->last_active_ms() >= kDrainQuietMs) {
+            Connection* next = c->idle_next;
+            if (!c->holds_data()) c->close(Connection::CloseReason::Drained);
+            c = next;
+        }
+    }
+    stop_if_drained();
+}
+
+void Worker::force_close_all() noexcept {
+    for (auto& slot : slots_) {
+        while (Connection* c = slot->idle().front()) c->close(Connection::CloseReason::DrainForced);
+    }
+}
+
+void Worker::stop_if_drained() noexcept {
+    if (draining_ && live_ == 0) {
+        drain_tick_.stop();
+        loop_.stop();
+    }
+}
+
+}  // namespace tcpecho

@@ -1,0 +1,153 @@
+// A worker thread: one event loop, the connections it accepted, its buffer pool and counters.
+// Workers share nothing on the data path; the main thread talks to them only through
+// Async wake-ups (drain, force-close) and reads their counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "buffer.hpp"
+#include "connection.hpp"
+#include "fd.hpp"
+#include "listener.hpp"
+#include "log.hpp"
+#include "loop.hpp"
+#include "stats.hpp"
+
+namespace tcpecho {
+
+class Worker;
+
+// Connections of one slot, least recently active first (libev(3), "Be smart about timeouts",
+// method 4: one timer per worker instead of one per connection).
+class IdleList {
+public:
+    void push_back(Connection* c) noexcept;
+    void remove(Connection* c) noexcept;
+    void move_to_back(Connection* c) noexcept {
+        if (tail_ == c) return;
+        remove(c);
+        push_back(c);
+    }
+    [[nodiscard]] Connection* front() const noexcept { return head_; }
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+
+private:
+    Connection* head_ = nullptr;
+    Connection* tail_ = nullptr;
+};
+
+// A worker's view of one listener: it accepts from the shared socket and keeps this
+// worker's connections of that listener.
+class ListenerSlot final : public IoHandler {
+public:
+    ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener);
+    ~ListenerSlot() override = default;
+    ListenerSlot(const ListenerSlot&) = delete;
+    ListenerSlot& operator=(const ListenerSlot&) = delete;
+
+    void on_io(std::uint32_t events) noexcept override;
+
+    [[nodiscard]] Worker& worker() const noexcept { return *worker_; }
+    [[nodiscard]] Listener& listener() const noexcept { return *listener_; }
+    [[nodiscard]] const Limits& limits() const noexcept { return listener_->config().limits; }
+    [[nodiscard]] std::size_t max_buffer() const noexcept { return max_buffer_; }
+    IdleList& idle() noexcept { return idle_; }
+
+private:
+    Worker* worker_;
+    std::shared_ptr<Listener> listener_;
+    IdleList idle_;
+    std::size_t max_buffer_;  // output_high_watermark + largest frame + one read
+};
+
+// Fixed-size slab allocator for Connection objects: no malloc header per connection and good
+// locality; idle connections cost sizeof(Connection) bytes of user space.
+class ConnectionPool {
+public:
+    ConnectionPool() = default;
+    ~ConnectionPool();
+    ConnectionPool(const ConnectionPool&) = delete;
+    ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+    [[nodiscard]] Connection* create(ListenerSlot& slot, int fd, std::uint64_t now_ms);
+    void destroy(Connection* c) noexcept;
+
+private:
+    static constexpr std::size_t kPerChunk = 512;
+    union Cell;
+    std::vector<std::unique_ptr<Cell[]>> chunks_;
+    Cell* free_ = nullptr;
+};
+
+class Worker {
+public:
+    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, std::function<void()> on_finished);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void start();
+    void join();
+
+    // Thread-safe requests from the main thread.
+    void request_drain() noexcept;
+    void request_force_close() noexcept;
+    [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::uint64_t forced_closes() const noexcept { return stats_.drain_forced_closes.get(); }
+    [[nodiscard]] const WorkerStats& stats() const noexcept { return stats_; }
+
+    // For connections and slots on this worker's thread.
+    Loop& loop() noexcept { return loop_; }
+    WorkerStats& counters() noexcept { return stats_; }
+    BufferPool& buffers() noexcept { return buffers_; }
+    // Budget for log lines a peer can trigger (see LogRateLimit).
+    [[nodiscard]] bool may_log_peer_event() noexcept { return peer_log_.allow(loop_.now_ms()); }
+    [[nodiscard]] bool draining() const noexcept { return draining_; }
+
+    void add_connection(ListenerSlot& slot, int fd) noexcept;
+    void free_connection(Connection* c) noexcept;
+    void arm_idle_timer() noexcept;
+    // EMFILE/ENFILE on accept: free the reserve fd, accept and close one pending connection,
+    // take the reserve back (libev(3), "The special problem of accept()ing when you can't").
+    void shed_connection_without_fds(ListenerSlot& slot) noexcept;
+
+private:
+    void run() noexcept;
+    void on_control() noexcept;
+    void begin_drain() noexcept;
+    void close_quiet_connections() noexcept;
+    void force_close_all() noexcept;
+    void expire_idle() noexcept;
+    void stop_if_drained() noexcept;
+    void pause_accepting(double seconds) noexcept;
+    void resume_accepting() noexcept;
+
+    unsigned index_;
+    Loop loop_;
+    WorkerStats stats_;
+    BufferPool buffers_;
+    ConnectionPool connections_;
+    std::vector<std::unique_ptr<ListenerSlot>> slots_;
+    UniqueFd reserve_fd_;
+    LogRateLimit peer_log_{20};
+    std::uint64_t live_ = 0;
+    bool draining_ = false;
+    bool accepting_ = false;
+    bool forced_ = false;
+    std::atomic<bool> drain_requested_{false};
+    std::atomic<bool> force_requested_{false};
+    std::atomic<bool> finished_{false};
+    std::function<void()> on_finished_;
+    Async control_;
+    Timer idle_timer_;
+    Timer drain_tick_;
+    Timer accept_retry_;
+    std::thread thread_;
+};
+
+}  // namespace tcpecho
