@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# bench/run.sh — tcpechod against its peers, every scenario against every server in one run.
+#
+# Builds a release tcpechod (build-release/), compiles the peers and the load client into a
+# scratch directory, starts every server on 127.0.0.1, runs the scenarios and prints one table
+# with the numbers side by side and the targets of docs/performance.md checked against the
+# peers of this same run.
+#
+# Scenarios (see bench/README.md and docs/performance.md):
+#   idle   10,000 idle connections: user-space memory (anonymous) per connection
+#   bulk   1 GiB full-duplex raw echo on one connection: MiB/s, server CPU s per GiB
+#   pp1    64-byte ping-pong, 1 connection: msgs/s, p50/p99 µs, server CPU µs per message
+#   pp100  the same with 100 connections
+#   sys50  the same with 50 connections under `perf stat -e raw_syscalls:sys_enter -p PID`:
+#          syscalls per echoed message, and epoll_ctl calls in steady state
+#
+# Servers: tcpechod (workers=1, default "outer" loop), tcpechod-nested (TCPECHOD_LOOP=nested),
+# blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
+# asyncio (python3), socat (fork + EXEC:cat). Optional: tcpechod-w2 (workers=2).
+#
+# Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--bytes N] [--idle-conns N]
+#                     [--servers LIST] [--no-build] [--out DIR]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+
+ROUNDS=3
+DURATION=4           # seconds measured per ping-pong scenario (after 1 s warm-up)
+BYTES=$((1 << 30))   # bulk scenario
+IDLE_CONNS=10000
+SERVERS="tcpechod,tcpechod-nested,blocking,epoll,asyncio,socat"
+BUILD=1
+OUT=""
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+while (($#)); do
+    case "$1" in
+    --quick) ROUNDS=1 DURATION=2 BYTES=$((256 << 20)) IDLE_CONNS=2000 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --bytes) BYTES=$2; shift ;;
+    --idle-conns) IDLE_CONNS=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --out) OUT=$2; shift ;;
+    -h | --help) usage 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
+    esac
+    shift
+done
+[[ $ROUNDS =~ ^[1-9][0-9]?$ && $DURATION =~ ^[1-9][0-9]?$ && $BYTES =~ ^[0-9]+$ && $IDLE_CONNS =~ ^[0-9]+$ ]] ||
+    { echo "run.sh: bad numeric option" >&2; exit 2; }
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# ---- 1. tools -----------------------------------------------------------------------------
+apt_install() {
+    local missing=()
+    command -v perf >/dev/null || missing+=(linux-perf)
+    command -v socat >/dev/null || missing+=(socat)
+    command -v python3 >/dev/null || missing+=(python3)
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v g++ >/dev/null || missing+=(g++)
+    command -v meson >/dev/null || missing+=(meson)
+    command -v ninja >/dev/null || missing+=(ninja-build)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    [[ -e /usr/include/ev.h ]] || missing+=(libev-dev)
+    [[ -e /usr/include/toml++/toml.h ]] || missing+=(libtomlplusplus-dev)
+    [[ -e /usr/include/systemd/sd-daemon.h ]] || missing+=(libsystemd-dev)
+    ((${#missing[@]})) || return 0
+    log "installing: ${missing[*]}"
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" >&2 || {
+        apt-get -o DPkg::Lock::Timeout=600 update >&2
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" >&2
+    }
+}
+apt_install
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=$(command -v python3)
+
+# ---- 2. build -----------------------------------------------------------------------------
+if ((BUILD)); then
+    log "building a release tcpechod in build-release/"
+    if [[ -f $ROOT/build-release/build.ninja ]]; then
+        meson configure "$ROOT/build-release" -Dbuildtype=release -Dtests=false >/dev/null
+    else
+        meson setup "$ROOT/build-release" "$ROOT" --buildtype=release -Dtests=false >/dev/null
+    fi
+    ninja -C "$ROOT/build-release" daemon/tcpechod >/dev/null
+fi
+TCPECHOD=$ROOT/build-release/daemon/tcpechod
+[[ -x $TCPECHOD ]] || { echo "run.sh: $TCPECHOD missing (drop --no-build)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/tcpecho-bench.XXXXXX)
+[[ -n $OUT ]] || OUT="$BENCH/results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+log "scratch $WORK, results in $OUT"
+CFLAGS=(-O2 -g -Wall -Wextra)
+gcc "${CFLAGS[@]}" -pthread -o "$WORK/loadgen" "$BENCH/loadgen.c"
+gcc "${CFLAGS[@]}" -pthread -o "$WORK/blocking_echo" "$BENCH/peers/blocking_echo.c"
+gcc "${CFLAGS[@]}" -o "$WORK/epoll_echo" "$BENCH/peers/epoll_echo.c"
+LOADGEN=$WORK/loadgen
+
+# ---- 3. limits and perf -----------------------------------------------------------------
+want_fds=$((IDLE_CONNS + 1000))
+if (($(ulimit -n) < want_fds)); then ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; fi
+if (($(ulimit -n) < IDLE_CONNS + 100)); then
+    IDLE_CONNS=$(($(ulimit -n) - 100))
+    log "fd limit $(ulimit -n): idle scenario reduced to $IDLE_CONNS connections"
+fi
+
+SYSCALL_TOOL=perf
+if ! perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl true >/dev/null 2>"$WORK/perfcheck"; then
+    SYSCALL_TOOL=strace
+    log "perf tracepoints unavailable ($(head -c 200 "$WORK/perfcheck")): falling back to strace -c," \
+        "which slows the server and flatters batching — syscall numbers are DISTORTED"
+    command -v strace >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends strace >&2
+fi
+
+# ---- 4. servers -------------------------------------------------------------------------
+declare -A PID PORT
+STARTED=()
+
+tree_pids() { # the PID and all its descendants, comma-separated
+    local root=$1
+    ps -e -o pid=,ppid= | awk -v r="$root" '
+        { pp[$1] = $2; all[NR] = $1 }
+        END { keep[r] = 1; out = r
+              for (changed = 1; changed; ) { changed = 0
+                  for (i in all) { p = all[i]; if (!(p in keep) && (pp[p] in keep)) { keep[p] = 1; out = out "," p; changed = 1 } } }
+              print out }'
+}
+
+cleanup() {
+    local name pids p
+    for name in "${STARTED[@]}"; do
+        pids=$(tree_pids "${PID[$name]}" 2>/dev/null || echo "${PID[$name]}")
+        for p in ${pids//,/ }; do kill "$p" 2>/dev/null || true; done
+    done
+    for _ in $(seq 50); do
+        local alive=0
+        for name in "${STARTED[@]}"; do kill -0 "${PID[$name]}" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for name in "${STARTED[@]}"; do kill -9 "${PID[$name]}" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+write_tcpechod_config() { # file workers
+    cat >"$1" <<EOF
+workers = $2
+log_level = "notice"
+drain_timeout = 1
+[limits]
+max_connections = 20000
+idle_timeout = 0
+[[listen]]
+name = "echo"
+address = "127.0.0.1"
+port = 0
+proto = "tcp"
+mode = "raw"
+EOF
+}
+
+start_server() { # name
+    local name=$1 logf=$WORK/$1.log pid port=""
+    case "$name" in
+    tcpechod | tcpechod-nested | tcpechod-w2)
+        local workers=1 loop=outer
+        [[ $name == tcpechod-w2 ]] && workers=2
+        [[ $name == tcpechod-nested ]] && loop=nested
+        write_tcpechod_config "$WORK/$name.toml" "$workers"
+        TCPECHOD_LOOP=$loop "$TCPECHOD" --config "$WORK/$name.toml" >"$logf" 2>&1 &
+        ;;
+    blocking) "$WORK/blocking_echo" 0 >"$logf" 2>&1 & ;;
+    epoll) "$WORK/epoll_echo" 0 >"$logf" 2>&1 & ;;
+    asyncio) "$PYTHON" "$BENCH/peers/asyncio_echo.py" 0 >"$logf" 2>&1 & ;;
+    socat)
+        # EXEC:cat talks to cat over a socketpair; `nodelay` as the other servers set
+        # TCP_NODELAY; -t 5: after the client's EOF keep echoing for up to 5 s (the default
+        # 0.5 s could cut a long tail of a bulk echo short).
+        socat -d -d -t 5 TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay EXEC:cat >"$logf" 2>&1 &
+        ;;
+    *) echo "run.sh: unknown server $name" >&2; exit 2 ;;
+    esac
+    pid=$!
+    PID[$name]=$pid
+    STARTED+=("$name")
+    for _ in $(seq 100); do
+        port=$(grep -m1 -oE 'port=[0-9]+|address=127\.0\.0\.1:[0-9]+|AF=2 127\.0\.0\.1:[0-9]+' "$logf" 2>/dev/null |
+            grep -oE '[0-9]+$' || true)
+        [[ -n $port ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n $port ]] || { echo "run.sh: $name did not start:" >&2; cat "$logf" >&2; exit 1; }
+    PORT[$name]=$port
+    log "started $name pid=$pid port=$port"
+}
+
+IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
+for s in "${SERVER_LIST[@]}"; do start_server "$s"; done
+
+# ---- 5. scenarios -------------------------------------------------------------------------
+record() { # server round scenario result-line
+    local kv=${4#result }
+    echo "server=$1 round=$2 scenario=$3 $kv" >>"$RESULTS"
+}
+
+alive() {
+    kill -0 "${PID[$1]}" 2>/dev/null && return 0
+    log "!! $1 (pid ${PID[$1]}) is gone; its log:"
+    tail -5 "$WORK/$1.log" >&2
+    return 1
+}
+
+run_loadgen() { # server round scenario args...
+    local s=$1 r=$2 sc=$3 out rc=0
+    shift 3
+    alive "$s" || { echo "server=$s round=$r scenario=$sc failed=server-died" >>"$RESULTS"; return 0; }
+    out=$("$LOADGEN" "$@" -P "${PORT[$s]}" -p "${PID[$s]}" 2>"$WORK/lg.err") || rc=$?
+    if ((rc)) || ! grep -q '^result ' <<<"$out"; then
+        log "!! $s $sc failed (rc=$rc): $(tr '\n' ' ' <"$WORK/lg.err" | head -c 300)"
+        echo "server=$s round=$r scenario=$sc failed=loadgen-rc$rc" >>"$RESULTS"
+    else
+        record "$s" "$r" "$sc" "$(grep '^result ' <<<"$out")"
+    fi
+    cat "$WORK/lg.err" >>"$OUT/loadgen.stderr"
+}
+
+count_syscalls() { # server round: 50-connection ping-pong under perf stat (or strace -c)
+    local s=$1 r=$2 pids lgout=$WORK/sys50.out rc=0 t0 t1 total ctl
+    alive "$s" || { echo "server=$s round=$r scenario=sys50 failed=server-died" >>"$RESULTS"; return 0; }
+    local window=$((DURATION > 2 ? DURATION - 1 : DURATION))
+    "$LOADGEN" pingpong -c 50 -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" >"$lgout" 2>>"$OUT/loadgen.stderr" &
+    local lg=$!
+    for _ in $(seq 200); do grep -q '^ready' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
+    pids=$(tree_pids "${PID[$s]}") # socat: the per-connection children exist now
+    if [[ $SYSCALL_TOOL == perf ]]; then
+        perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl -p "$pids" \
+            -o "$WORK/perf.out" -- sleep "$window" 2>/dev/null || rc=$?
+        total=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf.out")
+        ctl=$(awk -F, '$3 == "syscalls:sys_enter_epoll_ctl" {print $1}' "$WORK/perf.out")
+        cp "$WORK/perf.out" "$OUT/perf-$s-r$r.csv"
+    else
+        local args=() p
+        for p in ${pids//,/ }; do args+=(-p "$p"); done
+        timeout -s INT "$window" strace -c -f "${args[@]}" -o "$WORK/strace.out" || true
+        total=$(awk '$NF == "total" {print $3}' "$WORK/strace.out")
+        ctl=$(awk '$NF == "epoll_ctl" {print $4}' "$WORK/strace.out")
+        cp "$WORK/strace.out" "$OUT/strace-$s-r$r.txt"
+    fi
+    wait $lg || rc=$?
+    if ((rc)) || ! grep -q '^result ' "$lgout" || [[ -z $total ]]; then
+        log "!! $s sys50 failed (rc=$rc)"
+        echo "server=$s round=$r scenario=sys50 failed=rc$rc" >>"$RESULTS"
+        return 0
+    fi
+    record "$s" "$r" sys50 "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} window_s=$window tool=$SYSCALL_TOOL"
+}
+
+start_time=$SECONDS
+# Idle memory first, on fresh processes (a pool that grew in an earlier scenario would hide
+# per-connection growth). socat forks two processes per connection: not measured.
+for s in "${SERVER_LIST[@]}"; do
+    [[ $s == socat ]] && { echo "server=socat round=1 scenario=idle skipped=process-per-connection" >>"$RESULTS"; continue; }
+    log "idle: $s, $IDLE_CONNS connections"
+    run_loadgen "$s" 1 idle idle -n "$IDLE_CONNS" -S 8 -T 120
+done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+    for s in "${SERVER_LIST[@]}"; do
+        log "round $r/$ROUNDS: $s bulk, ping-pong 1/100, syscalls at 50"
+        run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
+        run_loadgen "$s" "$r" pp1 pingpong -c 1 -w 1 -d "$DURATION" -T 60
+        run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 1 -d "$DURATION" -T 60
+        count_syscalls "$s" "$r"
+    done
+done
+log "scenarios took $((SECONDS - start_time)) s"
+
+# ---- 6. report ----------------------------------------------------------------------------
+{
+    echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)"
+    echo "# tcpechod $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- daemon 2>/dev/null || echo ' (daemon/ modified)'), release build"
+    echo "# rounds=$ROUNDS duration=${DURATION}s bulk_bytes=$BYTES idle_conns=$IDLE_CONNS syscall_tool=$SYSCALL_TOOL"
+} >"$OUT/header.txt"
+"$PYTHON" "$BENCH/report.py" "$OUT/header.txt" "$RESULTS" | tee "$OUT/report.txt"
+log "raw results: $RESULTS"
