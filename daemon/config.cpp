@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -7,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -168,13 +168,15 @@ const toml::node* position_of(const toml::table& table, std::string_view key) {
 }
 
 void check_watermarks(const Reporter& rep, const toml::table& table, std::string_view prefix, const Limits& limits) {
-    if (limits.output_low_watermark >= limits.output_high_watermark) {
-        const toml::node* where = position_of(table, "output_low_watermark");
-        if (where == &table) where = position_of(table, "output_high_watermark");
-        rep.fail(where->source(), join_key(prefix, "output_low_watermark"),
-                 "must be below output_high_watermark (" + std::to_string(limits.output_low_watermark) +
-                     " >= " + std::to_string(limits.output_high_watermark) + ")");
-    }
+    if (limits.output_low_watermark < limits.output_high_watermark) return;
+    // Point at the key this table sets (the other one may be inherited), and name that key.
+    std::string_view key = table.get("output_low_watermark") != nullptr ? "output_low_watermark"
+                                                                          : "output_high_watermark";
+    std::string numbers = " (" + std::to_string(limits.output_low_watermark) + " >= " +
+                          std::to_string(limits.output_high_watermark) + ")";
+    rep.fail(position_of(table, key)->source(), join_key(prefix, key),
+             key == "output_low_watermark" ? "must be below output_high_watermark" + numbers
+                                           : "must be above output_low_watermark" + numbers);
 }
 
 const std::initializer_list<std::string_view> kLimitKeys = {
@@ -290,7 +292,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
     if (list == nullptr) rep.fail(listen->source(), "listen", "expected an array of tables ([[listen]])");
     if (list->empty()) rep.fail(listen->source(), "listen", "no [[listen]] table: nothing to serve");
     std::set<std::string> names;
-    std::set<std::pair<std::string, std::uint16_t>> endpoints;
+    std::set<std::string> endpoints;  // normalised "address:port", so "::" and "0::0" collide
     std::size_t index = 0;
     for (const toml::node& item : *list) {
         const toml::table* t = item.as_table();
@@ -301,9 +303,10 @@ Config parse_config(std::string_view text, std::string_view source_name) {
             rep.fail(position_of(*t, "name")->source(), join_key(prefix, "name"),
                      "duplicate listener name \"" + lc.name + "\"");
         }
-        if (lc.port != 0 && !endpoints.insert({lc.address, lc.port}).second) {
+        std::string endpoint = SocketAddress::parse(lc.address, lc.port)->to_string();
+        if (lc.port != 0 && !endpoints.insert(endpoint).second) {
             rep.fail(position_of(*t, "port")->source(), join_key(prefix, "port"),
-                     lc.address + ":" + std::to_string(lc.port) + " is already used by another listener");
+                     endpoint + " is already used by another listener");
         }
         cfg.listeners.push_back(std::move(lc));
         ++index;
@@ -312,12 +315,23 @@ Config parse_config(std::string_view text, std::string_view source_name) {
 }
 
 Config load_config_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
-    return parse_config(text.str(), path);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+    std::string text;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;  // e.g. EISDIR: open() succeeds on a directory, read() does not
+            ::close(fd);
+            throw ConfigError(path + ": cannot read: " + std::strerror(err));
+        }
+        if (n == 0) break;
+        text.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return parse_config(text, path);
 }
 
 }  // namespace tcpecho

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite: once as a normal build and
+# once with AddressSanitizer + UndefinedBehaviorSanitizer. Warnings are errors.
+#   --fast   skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+
+scripts/setup-deps.sh
+
+run_suite() {
+    local dir=$1; shift
+    if [ -d "$dir" ]; then
+        meson setup --reconfigure "$dir" -Dwerror=true "$@" >/dev/null
+    else
+        meson setup "$dir" -Dwerror=true "$@" >/dev/null
+    fi
+    ninja -C "$dir"
+    meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+echo "== build and test (debugoptimized)"
+run_suite build-test
+if [ "$fast" -eq 0 ]; then
+    echo "== build and test (ASan + UBSan)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_suite build-sanitize -Db_sanitize=address,undefined -Db_lundef=false
+fi
+echo "ALL TESTS PASSED"
