@@ -13,12 +13,20 @@
  *       starts perf then), measures for SECS: msgs/s, latency p50/p99/p99.9 in µs, server
  *       CPU µs per message. A thread with one connection uses blocking recv/send; a thread
  *       with several uses one level-triggered epoll set (no epoll_ctl after setup).
+ *       With --perf-ctl CTL --perf-ack ACK it prints "connected" after the warm-up, then
+ *       opens the control FIFOs of a `perf stat -D -1 --control fifo:CTL,ACK` and enables the
+ *       counters for exactly its measurement window.
  *   loadgen idle     -P PORT -n CONNS [-S SOURCES] [-p PID] [--hold] [-T SECS]
  *       Opens CONNS connections that never carry a byte (source addresses 127.0.0.2 ..
  *       127.0.0.(1+SOURCES), ephemeral ports chosen per 4-tuple), waits until the server
  *       process holds that many more fds, lets it settle and reports the growth of the
  *       server's anonymous memory and RSS per connection. Then closes them with RST (no
  *       TIME_WAIT left behind) or, with --hold, keeps them until stdin reaches EOF.
+ *   loadgen quiet    [-d MAXSECS]
+ *       Waits (at most MAXSECS) until the machine's busy CPU over 0.5 s is below 0.25 CPUs.
+ *
+ * bulk and pingpong also report other_cpu_s: the machine's busy CPU time over the window
+ * minus the server's and the client's, i.e. what unrelated processes took meanwhile.
  *
  * Results are one line "result mode=... key=value ..." on stdout. Exit status 0 on success,
  * 1 on a failed check (short echo, extra bytes, timeout), 2 on usage errors.
@@ -29,6 +37,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -65,6 +74,8 @@ static int g_threads = 0;
 static int g_sources = 8;
 static int g_hold = 0;
 static int g_timeout = 120;
+static const char *g_perf_ctl, *g_perf_ack;
+static int g_ctl_fd = -1, g_ack_fd = -1;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -205,6 +216,22 @@ static long long meminfo_kib(const char *key) {
     return v;
 }
 
+/* Non-idle CPU seconds of the whole machine (all CPUs) since boot, from /proc/stat. The
+ * difference over a window, minus the server's and our own CPU, is what other processes took:
+ * reported as other_cpu_s, so a sample taken while something else ran is visible. */
+static double machine_busy_s(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL) return 0;
+    unsigned long long v[10] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7], &v[8], &v[9]);
+    fclose(f);
+    if (n < 8) return 0;
+    /* user nice system [idle] [iowait] irq softirq steal; guest time is inside user */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int count_fds(int pid) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd", pid);
@@ -281,6 +308,7 @@ static void *bulk_sender(void *arg) {
 static int run_bulk(void) {
     double cpu0 = g_pid ? tree_cpu_s(g_pid, NULL) : 0;
     double ccpu0 = client_cpu_s();
+    double busy0 = machine_busy_s();
     bulk_fd = connect_to(NULL);
     char *buf = malloc(g_bufsize);
     if (buf == NULL) die("out of memory");
@@ -306,6 +334,7 @@ static int run_bulk(void) {
     if (extra > 0) die("%zd bytes more than were sent", extra);
     close(bulk_fd);
     double ccpu1 = client_cpu_s();
+    double busy1 = machine_busy_s();
     double cpu = 0;
     if (g_pid) {
         wait_children_reaped(g_pid, 3.0);
@@ -313,10 +342,11 @@ static int run_bulk(void) {
     }
     double secs = t1 - t0;
     double gib = (double)g_bytes / (double)(1LL << 30);
+    double server_part = g_pid ? cpu : 0;
     printf("result mode=bulk bytes=%lld secs=%.3f mib_s=%.1f server_cpu_s=%.3f server_cpu_s_per_gib=%.3f "
-           "client_cpu_s=%.3f\n",
+           "client_cpu_s=%.3f other_cpu_s=%.2f\n",
            g_bytes, secs, (double)g_bytes / (1024.0 * 1024.0) / secs, cpu, g_pid ? cpu / gib : -1.0,
-           ccpu1 - ccpu0);
+           ccpu1 - ccpu0, busy1 - busy0 - server_part - (ccpu1 - ccpu0));
     free(buf);
     return 0;
 }
@@ -446,6 +476,29 @@ static double percentile_us(const uint32_t *hist, unsigned long long overflow, u
     return (double)HIST_BUCKETS * HIST_NS / 1000.0; /* in the overflow bucket: at least this */
 }
 
+/* perf stat --control fifo:CTL,ACK: "enable"/"disable" the counters at the exact edges of our
+ * window, so syscalls and messages are counted over the same interval. */
+static void perf_command(const char *cmd) {
+    if (g_ctl_fd < 0) return;
+    if (write(g_ctl_fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) die("writing %s: %s", g_perf_ctl, strerror(errno));
+    char ack[16];
+    ssize_t n;
+    while ((n = read(g_ack_fd, ack, sizeof ack)) < 0 && errno == EINTR) {
+    }
+    if (n <= 0) die("no ack from perf on %s", g_perf_ack);
+}
+
+static void perf_attach(void) {
+    if (g_perf_ctl == NULL) return;
+    printf("connected\n"); /* run.sh starts perf now, on the server's current processes */
+    fflush(stdout);
+    /* Both opens block until perf opens its ends; -T bounds the wait. */
+    g_ctl_fd = open(g_perf_ctl, O_WRONLY | O_CLOEXEC);
+    if (g_ctl_fd < 0) die("open %s: %s", g_perf_ctl, strerror(errno));
+    g_ack_fd = open(g_perf_ack, O_RDONLY | O_CLOEXEC);
+    if (g_ack_fd < 0) die("open %s: %s", g_perf_ack, strerror(errno));
+}
+
 static int run_pingpong(void) {
     memset(g_msg, 'x', sizeof g_msg);
     if (g_msgsize < 1 || g_msgsize > (int)sizeof g_msg) die("bad -s");
@@ -471,19 +524,24 @@ static int run_pingpong(void) {
         pthread_create(&ws[t].th, NULL, ws[t].nconns == 1 ? pp_blocking : pp_epoll, &ws[t]);
 
     sleep_s(g_warmup);
+    perf_attach();
+    perf_command("enable\n");
     double cpu0 = g_pid ? tree_cpu_s(g_pid, NULL) : 0;
     double ccpu0 = client_cpu_s();
+    double busy0 = machine_busy_s();
     unsigned long long m0 = total_done(ws, nthreads);
     double t0 = now_s();
     atomic_store(&g_phase, PH_MEASURE);
     printf("ready\n");
     fflush(stdout);
     sleep_s(g_duration);
-    atomic_store(&g_phase, PH_STOP);
     unsigned long long m1 = total_done(ws, nthreads);
     double t1 = now_s();
+    perf_command("disable\n");
+    atomic_store(&g_phase, PH_STOP);
     double cpu1 = g_pid ? tree_cpu_s(g_pid, NULL) : 0;
     double ccpu1 = client_cpu_s();
+    double busy1 = machine_busy_s();
     int err = 0;
     for (int t = 0; t < nthreads; ++t) {
         pthread_join(ws[t].th, NULL);
@@ -504,11 +562,13 @@ static int run_pingpong(void) {
     unsigned long long msgs = m1 - m0;
     double cpu = cpu1 - cpu0;
     printf("result mode=pingpong conns=%d size=%d threads=%d secs=%.3f msgs=%llu msgs_s=%.0f p50_us=%.1f "
-           "p99_us=%.1f p999_us=%.1f server_cpu_s=%.3f server_cpu_us_per_msg=%.3f client_cpu_us_per_msg=%.3f\n",
+           "p99_us=%.1f p999_us=%.1f server_cpu_s=%.3f server_cpu_us_per_msg=%.3f client_cpu_us_per_msg=%.3f "
+           "other_cpu_s=%.2f\n",
            g_conns, g_msgsize, nthreads, secs, msgs, (double)msgs / secs,
            percentile_us(hist, overflow, recorded, 0.50), percentile_us(hist, overflow, recorded, 0.99),
            percentile_us(hist, overflow, recorded, 0.999), cpu,
-           g_pid && msgs ? cpu * 1e6 / (double)msgs : -1.0, msgs ? (ccpu1 - ccpu0) * 1e6 / (double)msgs : -1.0);
+           g_pid && msgs ? cpu * 1e6 / (double)msgs : -1.0, msgs ? (ccpu1 - ccpu0) * 1e6 / (double)msgs : -1.0,
+           busy1 - busy0 - (g_pid ? cpu : 0) - (ccpu1 - ccpu0));
     return 0;
 }
 
@@ -570,20 +630,41 @@ static int run_idle(void) {
     return accepted < n ? 1 : 0;
 }
 
+/* ---- quiet -------------------------------------------------------------------------- */
+
+/* Waits until the rest of the machine is quiet: the busy CPU over a 0.5 s sample below
+ * 0.25 CPUs, or -d seconds passed. Another job on these 2 cores skews every number. */
+static int run_quiet(void) {
+    double start = now_s(), busy = 0;
+    for (int i = 0; i < 1000; ++i) {
+        double b0 = machine_busy_s(), t0 = now_s();
+        sleep_s(0.5);
+        busy = (machine_busy_s() - b0) / (now_s() - t0);
+        if (busy < 0.25 || now_s() - start >= g_duration) break;
+    }
+    printf("result mode=quiet waited_s=%.1f busy_cpus=%.2f\n", now_s() - start, busy);
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen bulk     -P PORT [-n BYTES] [-b BUF] [-p PID] [-T SECS]\n"
             "       loadgen pingpong -P PORT -c CONNS [-s SIZE] [-w WARMUP] [-d SECS] [-t THREADS] [-p PID]\n"
-            "       loadgen idle     -P PORT -n CONNS [-S SOURCES] [-p PID] [--hold]\n");
+            "                        [--perf-ctl FIFO --perf-ack FIFO]\n"
+            "       loadgen idle     -P PORT -n CONNS [-S SOURCES] [-p PID] [--hold]\n"
+            "       loadgen quiet    [-d MAXSECS]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     g_mode = argv[1];
-    static const struct option longopts[] = {{"hold", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"hold", no_argument, NULL, 'H'},
+                                             {"perf-ctl", required_argument, NULL, 'C'},
+                                             {"perf-ack", required_argument, NULL, 'A'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
     optind = 2;
     while ((opt = getopt_long(argc, argv, "a:P:n:b:p:c:s:w:d:t:S:T:", longopts, NULL)) != -1) {
@@ -601,9 +682,12 @@ int main(int argc, char **argv) {
         case 'S': g_sources = atoi(optarg); break;
         case 'T': g_timeout = atoi(optarg); break;
         case 'H': g_hold = 1; break;
+        case 'C': g_perf_ctl = optarg; break;
+        case 'A': g_perf_ack = optarg; break;
         default: usage();
         }
     }
+    if (strcmp(g_mode, "quiet") == 0) g_port = 1; /* needs no server */
     if (g_port <= 0 || g_bufsize == 0 || g_conns < 1 || g_sources < 1 || g_sources > 250) usage();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
@@ -611,5 +695,6 @@ int main(int argc, char **argv) {
     if (strcmp(g_mode, "bulk") == 0) return run_bulk();
     if (strcmp(g_mode, "pingpong") == 0) return run_pingpong();
     if (strcmp(g_mode, "idle") == 0) return run_idle();
+    if (strcmp(g_mode, "quiet") == 0) return run_quiet();
     usage();
 }

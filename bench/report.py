@@ -15,11 +15,17 @@ DAEMONS = ["tcpechod", "tcpechod-nested", "tcpechod-w2"]
 
 # (label, scenario, key or function, format)
 def syscalls_per_msg(r):
-    return float(r["syscalls"]) / (float(r["msgs_s"]) * float(r["window_s"]))
+    if "strace_window_s" in r:  # strace fallback: its own window, at the measured rate
+        return float(r["syscalls"]) / (float(r["msgs_s"]) * float(r["strace_window_s"]))
+    return float(r["syscalls"]) / float(r["msgs"])  # perf: counted over loadgen's exact window
 
 
 def epoll_ctl_per_s(r):
-    return float(r["epoll_ctl"]) / float(r["window_s"])
+    return float(r["epoll_ctl"]) / float(r.get("strace_window_s", r["secs"]))
+
+
+def others_cpus(r):
+    return max(0.0, float(r["other_cpu_s"])) / float(r["secs"])
 
 
 ROWS = [
@@ -38,6 +44,8 @@ ROWS = [
     ("pp 50 conns: msgs/s under perf", "sys50", "msgs_s", "{:.0f}"),
     ("idle: user-space B/conn (anon)", "idle", "anon_bytes_per_conn", "{:.0f}"),
     ("idle: RSS B/conn", "idle", "rss_bytes_per_conn", "{:.0f}"),
+    ("noise: other procs' CPUs, bulk", "bulk", others_cpus, "{:.2f}"),
+    ("noise: other procs' CPUs, pp100", "pp100", others_cpus, "{:.2f}"),
 ]
 
 
@@ -98,7 +106,8 @@ def main():
             m = median(rows, c, sc, key)
             if m is None:
                 skipped = any(r["server"] == c and r["scenario"] == sc and "skipped" in r for r in rows)
-                cells.append(f"{'n/a' if skipped else 'FAIL' if any(r['server'] == c and r['scenario'] == sc for r in rows) else '-':>{w}}")
+                failed = any(r["server"] == c and r["scenario"] == sc and "failed" in r for r in rows)
+                cells.append(f"{'n/a' if skipped else 'FAIL' if failed else '-':>{w}}")
             else:
                 cells.append(f"{fmt.format(m):>{w}}")
         line = f"{label:<{label_w}}  " + "  ".join(cells)
@@ -159,6 +168,12 @@ def main():
             if v:
                 parts.append(f"{c} {fmt.format(min(v))}..{fmt.format(max(v))}")
         print(f"  {label:<20} " + "; ".join(parts))
+    noisy = [v for r in rows if r.get("scenario") in ("bulk", "pp1", "pp100") and "other_cpu_s" in r
+             for v in [others_cpus(r)] if v > 0.2]
+    if noisy:
+        print()
+        print(f"WARNING: in {len(noisy)} measurement windows other processes used more than 0.2 CPU"
+              f" (up to {max(noisy):.2f}); those numbers are skewed — rerun on a quiet machine.")
     failed = [r for r in rows if "failed" in r]
     if failed:
         print()

@@ -26,6 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 
 ROUNDS=3
+BULK_REPS=3          # bulk transfers per server per round (each ~1 s)
 DURATION=4           # seconds measured per ping-pong scenario (after 1 s warm-up)
 BYTES=$((1 << 30))   # bulk scenario
 IDLE_CONNS=10000
@@ -40,7 +41,7 @@ usage() {
 
 while (($#)); do
     case "$1" in
-    --quick) ROUNDS=1 DURATION=2 BYTES=$((256 << 20)) IDLE_CONNS=2000 ;;
+    --quick) ROUNDS=1 BULK_REPS=1 DURATION=2 BYTES=$((256 << 20)) IDLE_CONNS=2000 ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --bytes) BYTES=$2; shift ;;
@@ -150,7 +151,10 @@ cleanup() {
         ((alive)) || break
         sleep 0.1
     done
-    for name in "${STARTED[@]}"; do kill -9 "${PID[$name]}" 2>/dev/null || true; done
+    for name in "${STARTED[@]}"; do
+        kill -9 "${PID[$name]}" 2>/dev/null || true
+        cp "$WORK/$name.log" "$OUT/server-$name.log" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -239,49 +243,89 @@ run_loadgen() { # server round scenario args...
 }
 
 count_syscalls() { # server round: 50-connection ping-pong under perf stat (or strace -c)
-    local s=$1 r=$2 pids lgout=$WORK/sys50.out rc=0 t0 t1 total ctl
+    local s=$1 r=$2 pids lgout=$WORK/sys50.out rc=0 total ctl lg tool_pid
     alive "$s" || { echo "server=$s round=$r scenario=sys50 failed=server-died" >>"$RESULTS"; return 0; }
-    local window=$((DURATION > 2 ? DURATION - 1 : DURATION))
-    "$LOADGEN" pingpong -c 50 -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" >"$lgout" 2>>"$OUT/loadgen.stderr" &
-    local lg=$!
-    for _ in $(seq 200); do grep -q '^ready' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
-    pids=$(tree_pids "${PID[$s]}") # socat: the per-connection children exist now
     if [[ $SYSCALL_TOOL == perf ]]; then
-        perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl -p "$pids" \
-            -o "$WORK/perf.out" -- sleep "$window" 2>/dev/null || rc=$?
+        # perf starts with its counters disabled; loadgen enables them for exactly its own
+        # measurement window through the control FIFOs, so syscalls ÷ messages is exact.
+        rm -f "$WORK/ctl" "$WORK/ack"
+        mkfifo "$WORK/ctl" "$WORK/ack"
+        "$LOADGEN" pingpong -c 50 -w 1 -d "$DURATION" -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+            --perf-ctl "$WORK/ctl" --perf-ack "$WORK/ack" >"$lgout" 2>>"$OUT/loadgen.stderr" &
+        lg=$!
+        for _ in $(seq 200); do grep -q '^connected' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
+        pids=$(tree_pids "${PID[$s]}") # socat: the per-connection children exist now
+        perf stat -D -1 --control "fifo:$WORK/ctl,$WORK/ack" -x, -o "$WORK/perf.out" \
+            -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl -p "$pids" 2>/dev/null &
+        tool_pid=$!
+        wait $lg || rc=$?
+        kill -INT $tool_pid 2>/dev/null || true
+        wait $tool_pid || true
         total=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf.out")
         ctl=$(awk -F, '$3 == "syscalls:sys_enter_epoll_ctl" {print $1}' "$WORK/perf.out")
         cp "$WORK/perf.out" "$OUT/perf-$s-r$r.csv"
     else
-        local args=() p
+        # strace stops the server at every syscall: it slows it down and lets more messages
+        # pile up per epoll_wait, so it flatters batching. Window: rate × strace's duration.
+        local window=$((DURATION > 2 ? DURATION - 1 : DURATION)) args=() p
+        "$LOADGEN" pingpong -c 50 -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+            >"$lgout" 2>>"$OUT/loadgen.stderr" &
+        lg=$!
+        for _ in $(seq 200); do grep -q '^ready' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
+        pids=$(tree_pids "${PID[$s]}")
         for p in ${pids//,/ }; do args+=(-p "$p"); done
         timeout -s INT "$window" strace -c -f "${args[@]}" -o "$WORK/strace.out" || true
+        wait $lg || rc=$?
         total=$(awk '$NF == "total" {print $3}' "$WORK/strace.out")
         ctl=$(awk '$NF == "epoll_ctl" {print $4}' "$WORK/strace.out")
         cp "$WORK/strace.out" "$OUT/strace-$s-r$r.txt"
+        total="$total strace_window_s=$window"
     fi
-    wait $lg || rc=$?
     if ((rc)) || ! grep -q '^result ' "$lgout" || [[ -z $total ]]; then
         log "!! $s sys50 failed (rc=$rc)"
         echo "server=$s round=$r scenario=sys50 failed=rc$rc" >>"$RESULTS"
         return 0
     fi
-    record "$s" "$r" sys50 "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} window_s=$window tool=$SYSCALL_TOOL"
+    record "$s" "$r" sys50 "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} tool=$SYSCALL_TOOL"
+}
+
+# Another job on these 2 cores skews everything: before each server's turn wait (bounded) until
+# the machine is quiet; what other processes still took during each window is reported
+# (other_cpu_s) and summarised by report.py.
+QUIET_BUDGET=${QUIET_BUDGET:-120} # seconds of waiting allowed over the whole run
+wait_quiet() {
+    ((QUIET_BUDGET > 0)) || return 0
+    local max=$((QUIET_BUDGET < 15 ? QUIET_BUDGET : 15)) out waited
+    out=$("$LOADGEN" quiet -d "$max")
+    waited=$(grep -oE 'waited_s=[0-9]+' <<<"$out" | cut -d= -f2)
+    QUIET_BUDGET=$((QUIET_BUDGET - ${waited:-0}))
+    grep -q 'busy_cpus=0\.[01]' <<<"$out" || log "machine busy before this step: ${out#result mode=quiet }"
 }
 
 start_time=$SECONDS
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # Idle memory first, on fresh processes (a pool that grew in an earlier scenario would hide
 # per-connection growth). socat forks two processes per connection: not measured.
 for s in "${SERVER_LIST[@]}"; do
     [[ $s == socat ]] && { echo "server=socat round=1 scenario=idle skipped=process-per-connection" >>"$RESULTS"; continue; }
+    wait_quiet
     log "idle: $s, $IDLE_CONNS connections"
     run_loadgen "$s" 1 idle idle -n "$IDLE_CONNS" -S 8 -T 120
 done
 
+# Rounds interleave the servers, and each round starts with a different one, so a slow spell
+# of this shared machine does not land on one server only; the report takes medians.
+n_servers=${#SERVER_LIST[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
-    for s in "${SERVER_LIST[@]}"; do
-        log "round $r/$ROUNDS: $s bulk, ping-pong 1/100, syscalls at 50"
-        run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
+    for ((i = 0; i < n_servers; i++)); do
+        s=${SERVER_LIST[$(((i + r - 1) % n_servers))]}
+        wait_quiet
+        log "round $r/$ROUNDS: $s bulk x$BULK_REPS, ping-pong 1/100, syscalls at 50"
+        reps=$BULK_REPS
+        [[ $s == socat ]] && reps=1 # ~150 MiB/s: one transfer is enough and takes long
+        for ((k = 0; k < reps; k++)); do
+            run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
+        done
         run_loadgen "$s" "$r" pp1 pingpong -c 1 -w 1 -d "$DURATION" -T 60
         run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 1 -d "$DURATION" -T 60
         count_syscalls "$s" "$r"
@@ -294,6 +338,7 @@ log "scenarios took $((SECONDS - start_time)) s"
     echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)"
     echo "# tcpechod $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- daemon 2>/dev/null || echo ' (daemon/ modified)'), release build"
+    echo "# load average before/after the scenarios: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on these 2 cores adds noise)"
     echo "# rounds=$ROUNDS duration=${DURATION}s bulk_bytes=$BYTES idle_conns=$IDLE_CONNS syscall_tool=$SYSCALL_TOOL"
 } >"$OUT/header.txt"
 "$PYTHON" "$BENCH/report.py" "$OUT/header.txt" "$RESULTS" | tee "$OUT/report.txt"
