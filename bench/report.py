@@ -42,6 +42,7 @@ ROWS = [
     ("pp 50 conns: syscalls/msg (perf)", "sys50", syscalls_per_msg, "{:.2f}"),
     ("pp 50 conns: epoll_ctl/s steady", "sys50", epoll_ctl_per_s, "{:.1f}"),
     ("pp 50 conns: msgs/s under perf", "sys50", "msgs_s", "{:.0f}"),
+    ("pp 1 conn: syscalls/msg (perf)", "sys1", syscalls_per_msg, "{:.2f}"),
     ("idle: user-space B/conn (anon)", "idle", "anon_bytes_per_conn", "{:.0f}"),
     ("idle: RSS B/conn", "idle", "rss_bytes_per_conn", "{:.0f}"),
     ("noise: other procs' CPUs, bulk", "bulk", others_cpus, "{:.2f}"),

@@ -13,6 +13,7 @@
 #   pp100  the same with 100 connections
 #   sys50  the same with 50 connections under `perf stat -e raw_syscalls:sys_enter -p PID`:
 #          syscalls per echoed message, and epoll_ctl calls in steady state
+#   sys1   the same with 1 connection (first round only)
 #
 # Servers: tcpechod (workers=1, default "outer" loop), tcpechod-nested (TCPECHOD_LOOP=nested),
 # blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
@@ -242,15 +243,15 @@ run_loadgen() { # server round scenario args...
     cat "$WORK/lg.err" >>"$OUT/loadgen.stderr"
 }
 
-count_syscalls() { # server round: 50-connection ping-pong under perf stat (or strace -c)
-    local s=$1 r=$2 pids lgout=$WORK/sys50.out rc=0 total ctl lg tool_pid
-    alive "$s" || { echo "server=$s round=$r scenario=sys50 failed=server-died" >>"$RESULTS"; return 0; }
+count_syscalls() { # server round conns seconds: ping-pong under perf stat (or strace -c)
+    local s=$1 r=$2 conns=$3 DURATION=$4 sc=sys$3 pids lgout=$WORK/sys.out rc=0 total ctl lg tool_pid
+    alive "$s" || { echo "server=$s round=$r scenario=$sc failed=server-died" >>"$RESULTS"; return 0; }
     if [[ $SYSCALL_TOOL == perf ]]; then
         # perf starts with its counters disabled; loadgen enables them for exactly its own
         # measurement window through the control FIFOs, so syscalls ÷ messages is exact.
         rm -f "$WORK/ctl" "$WORK/ack"
         mkfifo "$WORK/ctl" "$WORK/ack"
-        "$LOADGEN" pingpong -c 50 -w 1 -d "$DURATION" -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+        "$LOADGEN" pingpong -c "$conns" -w 1 -d "$DURATION" -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
             --perf-ctl "$WORK/ctl" --perf-ack "$WORK/ack" >"$lgout" 2>>"$OUT/loadgen.stderr" &
         lg=$!
         for _ in $(seq 200); do grep -q '^connected' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
@@ -263,12 +264,12 @@ count_syscalls() { # server round: 50-connection ping-pong under perf stat (or s
         wait $tool_pid || true
         total=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf.out")
         ctl=$(awk -F, '$3 == "syscalls:sys_enter_epoll_ctl" {print $1}' "$WORK/perf.out")
-        cp "$WORK/perf.out" "$OUT/perf-$s-r$r.csv"
+        cp "$WORK/perf.out" "$OUT/perf-$sc-$s-r$r.csv"
     else
         # strace stops the server at every syscall: it slows it down and lets more messages
         # pile up per epoll_wait, so it flatters batching. Window: rate × strace's duration.
         local window=$((DURATION > 2 ? DURATION - 1 : DURATION)) args=() p
-        "$LOADGEN" pingpong -c 50 -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+        "$LOADGEN" pingpong -c "$conns" -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
             >"$lgout" 2>>"$OUT/loadgen.stderr" &
         lg=$!
         for _ in $(seq 200); do grep -q '^ready' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
@@ -278,15 +279,15 @@ count_syscalls() { # server round: 50-connection ping-pong under perf stat (or s
         wait $lg || rc=$?
         total=$(awk '$NF == "total" {print $3}' "$WORK/strace.out")
         ctl=$(awk '$NF == "epoll_ctl" {print $4}' "$WORK/strace.out")
-        cp "$WORK/strace.out" "$OUT/strace-$s-r$r.txt"
+        cp "$WORK/strace.out" "$OUT/strace-$sc-$s-r$r.txt"
         total="$total strace_window_s=$window"
     fi
     if ((rc)) || ! grep -q '^result ' "$lgout" || [[ -z $total ]]; then
-        log "!! $s sys50 failed (rc=$rc)"
-        echo "server=$s round=$r scenario=sys50 failed=rc$rc" >>"$RESULTS"
+        log "!! $s $sc failed (rc=$rc)"
+        echo "server=$s round=$r scenario=$sc failed=rc$rc" >>"$RESULTS"
         return 0
     fi
-    record "$s" "$r" sys50 "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} tool=$SYSCALL_TOOL"
+    record "$s" "$r" "$sc" "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} tool=$SYSCALL_TOOL"
 }
 
 # Another job on these 2 cores skews everything: before each server's turn wait (bounded) until
@@ -320,15 +321,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for ((i = 0; i < n_servers; i++)); do
         s=${SERVER_LIST[$(((i + r - 1) % n_servers))]}
         wait_quiet
-        log "round $r/$ROUNDS: $s bulk x$BULK_REPS, ping-pong 1/100, syscalls at 50"
         reps=$BULK_REPS
-        [[ $s == socat ]] && reps=1 # ~150 MiB/s: one transfer is enough and takes long
+        if [[ $s == socat ]]; then reps=1; fi # ~150 MiB/s: one transfer is enough and takes long
+        log "round $r/$ROUNDS: $s: bulk x$reps, ping-pong 1 and 100 conns, syscalls at 50$(if ((r == 1)); then echo ' and 1'; fi)"
         for ((k = 0; k < reps; k++)); do
             run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
         done
         run_loadgen "$s" "$r" pp1 pingpong -c 1 -w 1 -d "$DURATION" -T 60
         run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 1 -d "$DURATION" -T 60
-        count_syscalls "$s" "$r"
+        count_syscalls "$s" "$r" 50 "$DURATION"
+        # one connection: shows the cost of a second epoll_wait per wake-up (nested loop)
+        if ((r == 1)); then count_syscalls "$s" "$r" 1 2; fi
     done
 done
 log "scenarios took $((SECONDS - start_time)) s"
