@@ -75,7 +75,8 @@ FrameResult Framer::extract(std::span<const std::byte> input, std::size_t& scann
 
     case FramingMode::Line: {
         std::size_t from = scanned < input.size() ? scanned : input.size();
-        const void* nl = std::memchr(input.data() + from, '\n', input.size() - from);
+        // memchr() with a null pointer is undefined even for 0 bytes (an empty span may be null).
+        const void* nl = from < input.size() ? std::memchr(input.data() + from, '\n', input.size() - from) : nullptr;
         if (nl == nullptr) {
             scanned = input.size();
             // max_frame bounds the line without its delimiter.
