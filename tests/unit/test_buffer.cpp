@@ -1,0 +1,269 @@
+// Buffer and BufferPool unit tests.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "buffer.hpp"
+#include "test_catch.hpp"
+
+using tcpecho::Buffer;
+using tcpecho::BufferPool;
+
+namespace {
+
+// What recv() would do: copy into write_ptr(), then commit.
+void put(Buffer& b, std::string_view s) {
+    REQUIRE(b.writable() >= s.size());
+    std::memcpy(b.write_ptr(), s.data(), s.size());
+    b.commit(s.size());
+}
+
+std::string held(const Buffer& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// Offset of the held bytes from the start of the storage, from the public interface only:
+// capacity - writable is the tail, and tail - size the head.
+std::size_t head_of(const Buffer& b) { return b.capacity() - b.writable() - b.size(); }
+
+}  // namespace
+
+TEST_CASE("a new buffer is empty with all its capacity writable", "[buffer]") {
+    Buffer b(16);
+    CHECK(b.empty());
+    CHECK(b.size() == 0);
+    CHECK(b.capacity() == 16);
+    CHECK(b.writable() == 16);
+    CHECK(b.data() == b.write_ptr());
+}
+
+TEST_CASE("commit, consume and the free rewind", "[buffer]") {
+    Buffer b(16);
+    put(b, "hello");
+    CHECK(held(b) == "hello");
+    CHECK(b.size() == 5);
+    CHECK_FALSE(b.empty());
+    CHECK(b.writable() == 11);
+
+    put(b, " world");
+    CHECK(held(b) == "hello world");
+    CHECK(b.writable() == 5);
+
+    b.consume(6);
+    CHECK(held(b) == "world");
+    CHECK(head_of(b) == 6);
+    CHECK(b.writable() == 5);  // consuming does not move bytes
+
+    b.consume(5);  // emptied: rewinds to the front for free
+    CHECK(b.empty());
+    CHECK(head_of(b) == 0);
+    CHECK(b.writable() == 16);
+    CHECK(b.data() == b.write_ptr());
+
+    put(b, "again");
+    CHECK(held(b) == "again");
+    CHECK(head_of(b) == 0);
+}
+
+TEST_CASE("consume of nothing changes nothing", "[buffer]") {
+    Buffer b(8);
+    put(b, "abc");
+    b.consume(0);
+    CHECK(held(b) == "abc");
+    CHECK(b.writable() == 5);
+}
+
+TEST_CASE("truncate drops bytes from the end", "[buffer]") {
+    Buffer b(16);
+    put(b, "abcdef");
+    b.consume(2);
+    REQUIRE(held(b) == "cdef");
+
+    b.truncate(2);
+    CHECK(held(b) == "cd");
+    CHECK(head_of(b) == 2);
+    CHECK(b.writable() == 12);
+
+    b.truncate(2);  // keeping everything is a no-op
+    CHECK(held(b) == "cd");
+
+    b.truncate(0);  // emptied: rewinds like consume
+    CHECK(b.empty());
+    CHECK(head_of(b) == 0);
+    CHECK(b.writable() == 16);
+}
+
+TEST_CASE("clear empties and rewinds", "[buffer]") {
+    Buffer b(8);
+    put(b, "abcdef");
+    b.consume(3);
+    b.clear();
+    CHECK(b.empty());
+    CHECK(b.writable() == 8);
+    CHECK(head_of(b) == 0);
+}
+
+TEST_CASE("reserve", "[buffer]") {
+    SECTION("enough room already: nothing moves") {
+        Buffer b(16);
+        put(b, "abcdefgh");
+        b.consume(4);
+        const std::byte* before = b.data();
+        REQUIRE(b.reserve(8, 16));
+        CHECK(b.data() == before);
+        CHECK(held(b) == "efgh");
+        CHECK(b.capacity() == 16);
+    }
+    SECTION("compaction moves the held bytes to the front and keeps them") {
+        Buffer b(16);
+        put(b, "0123456789ab");
+        b.consume(8);
+        REQUIRE(held(b) == "89ab");
+        REQUIRE(b.writable() == 4);
+        REQUIRE(b.reserve(10, 16));
+        CHECK(b.capacity() == 16);  // compaction was enough: no growth
+        CHECK(head_of(b) == 0);
+        CHECK(held(b) == "89ab");
+        CHECK(b.writable() == 12);
+        put(b, "cdefghijkl");
+        CHECK(held(b) == "89abcdefghijkl");
+    }
+    SECTION("growth doubles and keeps the content") {
+        Buffer b(16);
+        put(b, "0123456789abcdef");
+        REQUIRE(b.reserve(1, 1024));
+        CHECK(b.capacity() == 32);
+        CHECK(held(b) == "0123456789abcdef");
+        CHECK(b.writable() == 16);
+        put(b, std::string(16, 'x'));
+        REQUIRE(b.reserve(1, 1024));
+        CHECK(b.capacity() == 64);
+        CHECK(held(b) == "0123456789abcdef" + std::string(16, 'x'));
+    }
+    SECTION("growth goes straight to what is needed when doubling is not enough") {
+        Buffer b(16);
+        put(b, "0123456789abcdef");
+        REQUIRE(b.reserve(100, 1024));
+        CHECK(b.capacity() == 116);
+        CHECK(b.writable() >= 100);
+        CHECK(held(b) == "0123456789abcdef");
+    }
+    SECTION("growth stops at max_capacity") {
+        Buffer b(16);
+        put(b, "0123456789abcdef");
+        REQUIRE(b.reserve(2, 20));
+        CHECK(b.capacity() == 20);
+        CHECK(b.writable() == 4);
+        CHECK(held(b) == "0123456789abcdef");
+    }
+    SECTION("compaction and growth together keep the content") {
+        Buffer b(16);
+        put(b, "0123456789abcdef");
+        b.consume(4);
+        REQUIRE(b.reserve(10, 64));  // 12 held + 10 > 16: compact, then grow
+        CHECK(b.capacity() == 32);
+        CHECK(head_of(b) == 0);
+        CHECK(held(b) == "456789abcdef");
+        CHECK(b.writable() == 20);
+    }
+    SECTION("beyond max_capacity it fails and keeps the content") {
+        Buffer b(16);
+        put(b, "0123456789abcdef");
+        CHECK_FALSE(b.reserve(5, 20));
+        CHECK(b.capacity() == 16);
+        CHECK(held(b) == "0123456789abcdef");
+
+        b.consume(4);
+        CHECK_FALSE(b.reserve(9, 20));  // 12 held + 9 > 20 even after compaction
+        CHECK(held(b) == "456789abcdef");
+        CHECK(b.capacity() == 16);
+        CHECK(b.reserve(8, 20));  // exactly max_capacity is fine
+        CHECK(b.capacity() == 20);
+        CHECK(held(b) == "456789abcdef");
+    }
+}
+
+TEST_CASE("BufferPool lends and reuses standard buffers", "[buffer][pool]") {
+    BufferPool pool(64, 2);
+    CHECK(pool.buffer_size() == 64);
+    CHECK(pool.lent_count() == 0);
+    CHECK(pool.free_count() == 0);
+
+    Buffer* a = pool.acquire();
+    REQUIRE(a != nullptr);
+    CHECK(a->capacity() == 64);
+    CHECK(a->empty());
+    CHECK(pool.lent_count() == 1);
+
+    put(*a, "leftover");
+    a->consume(3);
+    pool.release(a);
+    CHECK(pool.lent_count() == 0);
+    CHECK(pool.free_count() == 1);
+
+    Buffer* b = pool.acquire();
+    CHECK(b == a);  // reused, not reallocated
+    CHECK(b->empty());
+    CHECK(b->writable() == 64);  // and handed out rewound
+    CHECK(pool.free_count() == 0);
+    CHECK(pool.lent_count() == 1);
+    pool.release(b);
+}
+
+TEST_CASE("BufferPool frees grown buffers instead of pooling them", "[buffer][pool]") {
+    BufferPool pool(64, 4);
+    Buffer* a = pool.acquire();
+    put(*a, std::string(64, 'x'));
+    REQUIRE(a->reserve(64, 1024));
+    REQUIRE(a->capacity() == 128);
+    pool.release(a);
+    CHECK(pool.lent_count() == 0);
+    CHECK(pool.free_count() == 0);
+
+    Buffer* b = pool.acquire();
+    CHECK(b->capacity() == 64);
+    pool.release(b);
+    CHECK(pool.free_count() == 1);
+}
+
+TEST_CASE("BufferPool keeps at most max_free idle buffers", "[buffer][pool]") {
+    BufferPool pool(32, 2);
+    std::vector<Buffer*> lent;
+    for (int i = 0; i < 5; ++i) lent.push_back(pool.acquire());
+    CHECK(pool.lent_count() == 5);
+    for (std::size_t i = 0; i < lent.size(); ++i) {
+        pool.release(lent[i]);
+        CHECK(pool.lent_count() == 4 - i);
+        CHECK(pool.free_count() == std::min<std::size_t>(i + 1, 2));
+    }
+    // Drawing again takes the pooled ones first, then allocates.
+    Buffer* x = pool.acquire();
+    Buffer* y = pool.acquire();
+    Buffer* z = pool.acquire();
+    CHECK(pool.free_count() == 0);
+    CHECK(pool.lent_count() == 3);
+    pool.release(x);
+    pool.release(y);
+    pool.release(z);
+    CHECK(pool.free_count() == 2);
+    CHECK(pool.lent_count() == 0);
+}
+
+TEST_CASE("BufferPool ignores release(nullptr)", "[buffer][pool]") {
+    BufferPool pool(32, 2);
+    Buffer* a = pool.acquire();
+    pool.release(nullptr);
+    CHECK(pool.lent_count() == 1);
+    CHECK(pool.free_count() == 0);
+    pool.release(a);
+    CHECK(pool.lent_count() == 0);
+}
+
+TEST_CASE("BufferPool with max_free 0 pools nothing", "[buffer][pool]") {
+    BufferPool pool(32, 0);
+    Buffer* a = pool.acquire();
+    pool.release(a);
+    CHECK(pool.free_count() == 0);
+    CHECK(pool.lent_count() == 0);
+}

@@ -1,0 +1,13 @@
+// Includes Catch2 the way the installed version wants it. tests/unit/meson.build defines
+// TCPECHO_CATCH2_V3 when it found Catch2 v3 (pkg-config catch2-with-main); otherwise this is
+// Catch2 v2 (Debian 12 ships 2.13.10), a single header whose main() is in catch_main.cpp.
+//
+// Only the core macros (TEST_CASE, SECTION, REQUIRE/CHECK, INFO, CAPTURE, FAIL) are used, so
+// the tests compile unchanged against both.
+#pragma once
+
+#ifdef TCPECHO_CATCH2_V3
+#include <catch2/catch_test_macros.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
