@@ -5,6 +5,7 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -96,11 +97,14 @@ std::uint64_t get_size(const Reporter& rep, const toml::node& node, const std::s
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
     while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+    std::string u;
+    for (char ch : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    // Binary units whatever the spelling: k, K, KB, KiB, kib ...
     std::uint64_t mult = 0;
-    if (unit.empty() || unit == "B") mult = 1;
-    else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") mult = 1ULL << 10;
-    else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1ULL << 20;
-    else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1ULL << 30;
+    if (u.empty() || u == "b") mult = 1;
+    else if (u == "k" || u == "kb" || u == "kib") mult = 1ULL << 10;
+    else if (u == "m" || u == "mb" || u == "mib") mult = 1ULL << 20;
+    else if (u == "g" || u == "gb" || u == "gib") mult = 1ULL << 30;
     if (ec != std::errc{} || end == text.data() || mult == 0) {
         rep.fail(node.source(), key, "cannot parse size \"" + std::string(text) + "\" (use bytes, KiB, MiB or GiB)");
     }
@@ -122,6 +126,7 @@ std::uint64_t get_duration_ms(const Reporter& rep, const toml::node& node, const
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
     std::uint64_t mult = 0;
     if (unit == "ms") mult = 1;
     else if (unit == "s" || unit.empty()) mult = 1000;
@@ -172,11 +177,11 @@ void check_watermarks(const Reporter& rep, const toml::table& table, std::string
     // Point at the key this table sets (the other one may be inherited), and name that key.
     std::string_view key = table.get("output_low_watermark") != nullptr ? "output_low_watermark"
                                                                           : "output_high_watermark";
-    std::string numbers = " (" + std::to_string(limits.output_low_watermark) + " >= " +
-                          std::to_string(limits.output_high_watermark) + ")";
+    std::string low = std::to_string(limits.output_low_watermark);
+    std::string high = std::to_string(limits.output_high_watermark);
     rep.fail(position_of(table, key)->source(), join_key(prefix, key),
-             key == "output_low_watermark" ? "must be below output_high_watermark" + numbers
-                                           : "must be above output_low_watermark" + numbers);
+             key == "output_low_watermark" ? "must be below output_high_watermark (" + low + " >= " + high + ")"
+                                           : "must be above output_low_watermark (" + high + " <= " + low + ")");
 }
 
 const std::initializer_list<std::string_view> kLimitKeys = {

@@ -237,6 +237,11 @@ TEST_CASE("sizes: integers and strings with binary units", "[config]") {
     CHECK(max_frame("\"16MiB\"") == 16 * MiB);
     CHECK(max_frame("\"1GiB\"") == 1024 * MiB);  // the upper limit itself
     CHECK(max_frame("1073741824") == 1024 * MiB);
+    // Units are binary and case-insensitive; a space before the unit is fine.
+    CHECK(max_frame("\"64 KiB\"") == 64 * KiB);
+    CHECK(max_frame("\"2m\"") == 2 * MiB);
+    CHECK(max_frame("\"1g\"") == 1024 * MiB);
+    CHECK(max_frame("\"8kb\"") == 8 * KiB);
 }
 
 TEST_CASE("durations: integer seconds and strings with units", "[config]") {
@@ -250,6 +255,7 @@ TEST_CASE("durations: integer seconds and strings with units", "[config]") {
     CHECK(drain("\"5m\"") == 300'000);
     CHECK(drain("\"1h\"") == 3'600'000);  // drain_timeout's upper limit
     CHECK(drain("3600") == 3'600'000);
+    CHECK(drain("\"10 s\"") == 10'000);  // as sizes do, a space before the unit is fine
 
     auto idle = [](std::string_view value) {
         return parse("[limits]\nidle_timeout = " + std::string(value) + "\n[[listen]]\nport = 0\n")
@@ -462,10 +468,10 @@ TEST_CASE("a watermark error names the key it points at", "[config][errors][regr
     // 09f120e the message pointed at output_high_watermark's value but named
     // output_low_watermark, a key that is not in the table.
     CHECK(error_of("[limits]\noutput_high_watermark = \"128KiB\"\n[[listen]]\nport = 1\n") ==
-          "test.toml:2:25: limits.output_high_watermark: must be above output_low_watermark (262144 >= 131072)");
+          "test.toml:2:25: limits.output_high_watermark: must be above output_low_watermark (131072 <= 262144)");
     CHECK(error_of("[limits]\noutput_low_watermark = \"300KiB\"\n[[listen]]\nport = 1\n"
                    "output_high_watermark = \"256KiB\"\n") ==
-          "test.toml:5:25: listen[0].output_high_watermark: must be above output_low_watermark (307200 >= 262144)");
+          "test.toml:5:25: listen[0].output_high_watermark: must be above output_low_watermark (262144 <= 307200)");
 }
 
 TEST_CASE("duplicate listener names and endpoints", "[config][errors]") {
