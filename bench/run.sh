@@ -126,10 +126,6 @@ if ! perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl true >/dev
     command -v strace >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends strace >&2
 fi
 
-# Run the servers and the client ahead of unrelated jobs (nice -10; children inherit it), so
-# a compile running meanwhile takes less of the measurement. Set BENCH_NICE=0 to skip.
-if [[ ${BENCH_NICE:-1} != 0 ]] && (($(id -u) == 0)); then renice -n -10 -p $$ >/dev/null || true; fi
-
 # ---- 4. servers -------------------------------------------------------------------------
 declare -A PID PORT
 STARTED=()
