@@ -96,6 +96,8 @@ if ((BUILD)); then
     ninja -C "$ROOT/build-release" daemon/tcpechod >/dev/null
 fi
 TCPECHOD=$ROOT/build-release/daemon/tcpechod
+# What was built (taken now: daemon/ may change while the scenarios run).
+DAEMON_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- daemon 2>/dev/null || echo ' + uncommitted changes in daemon/')"
 [[ -x $TCPECHOD ]] || { echo "run.sh: $TCPECHOD missing (drop --no-build)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/tcpecho-bench.XXXXXX)
@@ -340,7 +342,7 @@ log "scenarios took $((SECONDS - start_time)) s"
 {
     echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)"
-    echo "# tcpechod $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- daemon 2>/dev/null || echo ' (daemon/ modified)'), release build"
+    echo "# tcpechod $DAEMON_REV, release build$(if ((BUILD)); then echo ' (built by this run)'; else echo ' (--no-build: as found in build-release/)'; fi)"
     echo "# load average before/after the scenarios: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on these 2 cores adds noise)"
     echo "# rounds=$ROUNDS duration=${DURATION}s bulk_bytes=$BYTES idle_conns=$IDLE_CONNS syscall_tool=$SYSCALL_TOOL"
 } >"$OUT/header.txt"
