@@ -42,7 +42,7 @@ int Server::run() {
 
     unsigned n = effective_workers(config_);
     for (unsigned i = 0; i < n; ++i) {
-        workers_.push_back(std::make_unique<Worker>(i, listeners_, [&workers_done] { workers_done.send(); }));
+        workers_.push_back(std::make_unique<Worker>(i, listeners_, accept_gate_, [&workers_done] { workers_done.send(); }));
     }
     for (const auto& l : listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
     for (const auto& w : workers_) w->start();

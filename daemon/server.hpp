@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "accept_gate.hpp"
 #include "config.hpp"
 #include "listener.hpp"
 #include "stats.hpp"
@@ -29,6 +30,7 @@ public:
 private:
     Config config_;
     std::vector<std::shared_ptr<Listener>> listeners_;
+    AcceptGate accept_gate_;
     std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -25,7 +25,7 @@ private:
     X(connections_accepted)     /* accepted and served */                                         \
     X(connections_closed)       /* served connections that ended, for any reason */               \
     X(connections_rejected)     /* closed at once: the listener was at max_connections */         \
-    X(accept_fd_exhausted)      /* closed at once: EMFILE/ENFILE, via the reserve fd */           \
+    X(accept_fd_exhausted)      /* EMFILE/ENFILE: a new connection closed at once (reserve fd) */ \
     X(bytes_received)                                                                             \
     X(bytes_sent)                                                                                 \
     X(frames_echoed)            /* framed modes: whole frames queued for echo */                  \

@@ -1,6 +1,5 @@
 #include "worker.hpp"
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -89,19 +88,22 @@ ListenerSlot::ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener)
 
 void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
     for (int i = 0; i < kAcceptBudget; ++i) {
-        AcceptResult r = accept_connection(listener_->fd(), nullptr, nullptr);
-        switch (r.status) {
-        case AcceptStatus::Accepted:
+        AcceptGate::Result r = worker_->accept_gate().accept(listener_->fd());
+        switch (r.outcome) {
+        case AcceptGate::Outcome::Accepted:
             worker_->add_connection(*this, r.fd);
             continue;
-        case AcceptStatus::WouldBlock:
+        case AcceptGate::Outcome::WouldBlock:
             return;
-        case AcceptStatus::OutOfFds:
-            worker_->shed_connection_without_fds(*this);
+        case AcceptGate::Outcome::Shed:
+            if (!worker_->on_fds_exhausted(*this, false)) return;
             continue;
-        case AcceptStatus::Transient:
+        case AcceptGate::Outcome::NoReserve:
+            worker_->on_fds_exhausted(*this, true);
+            return;
+        case AcceptGate::Outcome::Transient:
             continue;
-        case AcceptStatus::Error:
+        case AcceptGate::Outcome::Error:
             if (worker_->may_log_peer_event()) {
                 LOG_ERR("accept failed on listener %s: %s", listener_->config().name.c_str(),
                         errno_text(r.error).c_str());
@@ -113,12 +115,12 @@ void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
 
 // --- Worker ------------------------------------------------------------------------------
 
-Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
+Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, AcceptGate& accept_gate,
                std::function<void()> on_finished)
     : index_(index),
       loop_(Loop::Kind::Worker, loop_strategy_from_env()),
       buffers_(kBufferSize, kMaxFreeBuffers),
-      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      accept_gate_(accept_gate),
       on_finished_(std::move(on_finished)),
       control_(loop_, [this] { on_control(); }),
       idle_timer_(loop_, [this] { expire_idle(); }),
@@ -173,7 +175,6 @@ void Worker::on_control() noexcept {
 
 void Worker::resume_accepting() noexcept {
     if (accepting_ || draining_) return;
-    if (!reserve_fd_) reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     for (auto& slot : slots_) {
         // Level-triggered on purpose: a backlog left by the accept budget is reported again.
         // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them.
@@ -234,22 +235,16 @@ void Worker::free_connection(Connection* c) noexcept {
     stop_if_drained();
 }
 
-void Worker::shed_connection_without_fds(ListenerSlot& slot) noexcept {
+bool Worker::on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept {
     stats_.accept_fd_exhausted.add();
     if (may_log_peer_event()) {
-        LOG_WARNING("out of file descriptors: closing a new connection on %s (existing ones are served)",
+        LOG_WARNING("out of file descriptors: %s on %s (existing connections are served)",
+                    no_reserve ? "not accepting for 100 ms" : "closed a new connection",
                     slot.listener().config().name.c_str());
     }
-    if (!reserve_fd_) {
-        // Another worker took the fd we freed last time: stop accepting briefly, no spinning.
-        pause_accepting(kAcceptRetrySeconds);
-        return;
-    }
-    reserve_fd_.reset();
-    AcceptResult r = accept_connection(slot.listener().fd(), nullptr, nullptr);
-    if (r.status == AcceptStatus::Accepted) ::close(r.fd);
-    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!reserve_fd_) pause_accepting(kAcceptRetrySeconds);
+    if (!no_reserve) return true;
+    pause_accepting(kAcceptRetrySeconds);
+    return false;
 }
 
 void Worker::arm_idle_timer() noexcept {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "accept_gate.hpp"
 #include "buffer.hpp"
 #include "connection.hpp"
 #include "fd.hpp"
@@ -86,7 +87,8 @@ private:
 
 class Worker {
 public:
-    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, std::function<void()> on_finished);
+    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, AcceptGate& accept_gate,
+           std::function<void()> on_finished);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -112,9 +114,10 @@ public:
     void add_connection(ListenerSlot& slot, int fd) noexcept;
     void free_connection(Connection* c) noexcept;
     void arm_idle_timer() noexcept;
-    // EMFILE/ENFILE on accept: free the reserve fd, accept and close one pending connection,
-    // take the reserve back (libev(3), "The special problem of accept()ing when you can't").
-    void shed_connection_without_fds(ListenerSlot& slot) noexcept;
+    AcceptGate& accept_gate() noexcept { return accept_gate_; }
+    // Out of file descriptors: count and log; with `no_reserve`, also stop accepting briefly
+    // (no spinning on a level-triggered listener). Returns whether accepting may go on.
+    bool on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept;
 
 private:
     void run() noexcept;
@@ -133,7 +136,7 @@ private:
     BufferPool buffers_;
     ConnectionPool connections_;
     std::vector<std::unique_ptr<ListenerSlot>> slots_;
-    UniqueFd reserve_fd_;
+    AcceptGate& accept_gate_;
     LogRateLimit peer_log_{20};
     std::uint64_t live_ = 0;
     bool draining_ = false;
