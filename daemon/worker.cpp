@@ -12,12 +12,14 @@ namespace tcpecho {
 
 namespace {
 
-// Pool buffer size: one recv() takes up to this much when a stream is flowing. The blocking
-// reference needs 0.85 s CPU/GiB with 64 KiB reads and 0.46 s with 1 MiB (PLATFORM.md);
-// 256 KiB is the start of the range DESIGN.md recommends. See docs/performance.md.
-constexpr std::size_t kBufferSize = 256 * 1024;
-// Free buffers kept per worker; more are returned to the allocator.
-constexpr std::size_t kMaxFreeBuffers = 64;
+// Pool buffer size: one recv() takes up to this much when a stream is flowing. Measured
+// (docs/performance.md): with 256 KiB buffers a 1 GiB echo made ~4x the recv/send calls of
+// the 1 MiB peers and cost 0.68 s CPU/GiB; with 1 MiB, 0.46-0.53 s, level with the blocking
+// peer. Only connections holding data have a buffer, and a small message touches one page
+// of it, so the size costs address space, not resident memory.
+constexpr std::size_t kBufferSize = 1024 * 1024;
+// Free buffers kept per worker (at most 16 MiB); more are returned to the allocator.
+constexpr std::size_t kMaxFreeBuffers = 16;
 // Connections accepted per listener wake-up before other work gets a turn.
 constexpr int kAcceptBudget = 64;
 // While draining, a connection that holds no data and was quiet this long is closed.
