@@ -21,6 +21,8 @@
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--bytes N] [--idle-conns N]
 #                     [--servers LIST] [--no-build] [--out DIR]
+# Environment: QUIET_BUDGET=S caps the total time spent waiting for a quiet machine
+# (default 120 s, 30 s with --quick; 0 = do not wait).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,7 +44,7 @@ usage() {
 
 while (($#)); do
     case "$1" in
-    --quick) ROUNDS=1 BULK_REPS=1 DURATION=2 BYTES=$((256 << 20)) IDLE_CONNS=2000 ;;
+    --quick) ROUNDS=1 BULK_REPS=1 DURATION=2 BYTES=$((256 << 20)) IDLE_CONNS=2000 QUIET_DEFAULT=30 ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --bytes) BYTES=$2; shift ;;
@@ -295,7 +297,7 @@ count_syscalls() { # server round conns seconds: ping-pong under perf stat (or s
 # Another job on these 2 cores skews everything: before each server's turn wait (bounded) until
 # the machine is quiet; what other processes still took during each window is reported
 # (other_cpu_s) and summarised by report.py.
-QUIET_BUDGET=${QUIET_BUDGET:-120} # seconds of waiting allowed over the whole run
+QUIET_BUDGET=${QUIET_BUDGET:-${QUIET_DEFAULT:-120}} # seconds of waiting allowed over the whole run
 wait_quiet() {
     ((QUIET_BUDGET > 0)) || return 0
     local max=$((QUIET_BUDGET < 15 ? QUIET_BUDGET : 15)) out waited
