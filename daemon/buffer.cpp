@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace tcpecho {
 
@@ -20,7 +21,8 @@ bool Buffer::reserve(std::size_t min_writable, std::size_t max_capacity) {
     std::size_t needed = tail_ + min_writable;
     if (needed > max_capacity) return false;
     std::size_t grown = std::min(std::max(capacity_ * 2, needed), max_capacity);
-    std::unique_ptr<std::byte[]> bigger(new std::byte[grown]);
+    std::unique_ptr<std::byte[]> bigger(new (std::nothrow) std::byte[grown]);
+    if (!bigger) return false;
     std::memcpy(bigger.get(), storage_.get(), tail_);
     storage_ = std::move(bigger);
     capacity_ = grown;
@@ -36,9 +38,18 @@ BufferPool::~BufferPool() {
     for (Buffer* b : free_) delete b;
 }
 
-Buffer* BufferPool::acquire() {
+Buffer* BufferPool::acquire() noexcept {
+    if (free_.empty()) {
+        Buffer* fresh = nullptr;
+        try {
+            fresh = new Buffer(buffer_size_);
+        } catch (const std::bad_alloc&) {
+            return nullptr;
+        }
+        ++lent_;
+        return fresh;
+    }
     ++lent_;
-    if (free_.empty()) return new Buffer(buffer_size_);
     Buffer* b = free_.back();
     free_.pop_back();
     return b;

@@ -39,7 +39,8 @@ public:
     void clear() noexcept { head_ = tail_ = 0; }
 
     // Makes at least `min_writable` bytes free, by moving held bytes to the front and, if that
-    // is not enough, growing (doubling) up to `max_capacity`. Returns false when it cannot.
+    // is not enough, growing (doubling) up to `max_capacity`. Returns false when it cannot
+    // (beyond `max_capacity`, or out of memory); the held bytes are kept either way.
     bool reserve(std::size_t min_writable, std::size_t max_capacity);
 
 private:
@@ -58,7 +59,8 @@ public:
     BufferPool(const BufferPool&) = delete;
     BufferPool& operator=(const BufferPool&) = delete;
 
-    [[nodiscard]] Buffer* acquire();
+    // nullptr when out of memory.
+    [[nodiscard]] Buffer* acquire() noexcept;
     void release(Buffer* buffer) noexcept;
 
     [[nodiscard]] std::size_t buffer_size() const noexcept { return buffer_size_; }

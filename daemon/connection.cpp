@@ -58,7 +58,10 @@ void Connection::touch() noexcept {
 }
 
 bool Connection::ensure_read_space() noexcept {
-    if (buf_ == nullptr) buf_ = slot_->worker().buffers().acquire();
+    if (buf_ == nullptr) {
+        buf_ = slot_->worker().buffers().acquire();
+        if (buf_ == nullptr) return false;
+    }
     if (buf_->writable() >= kMinReadSpace) return true;
     return buf_->reserve(kMinReadSpace, slot_->max_buffer());
 }
@@ -76,10 +79,13 @@ void Connection::read_input() noexcept {
     std::size_t budget = kReadBudgetBytes;
     for (;;) {
         if (!ensure_read_space()) {
-            // Cannot happen with the configured bounds (max_buffer covers the high watermark
-            // plus the largest frame); pausing is the safe answer if it does.
-            flags_ |= kReadPaused;
-            stats.read_pauses.add();
+            // Out of memory (the bounds cannot be hit: max_buffer covers the high watermark,
+            // the largest frame and one read). Only this connection pays for it.
+            if (slot_->worker().may_log_peer_event()) {
+                LOG_ERR("connection closed: cannot allocate its buffer peer=%s listener=%s", peer().c_str(),
+                        slot_->listener().config().name.c_str());
+            }
+            close(CloseReason::Internal);
             return;
         }
         std::size_t want = buf_->writable();
@@ -148,6 +154,11 @@ bool Connection::frame_input() noexcept {
                         peer().c_str(), slot_->listener().config().name.c_str(),
                         std::string(to_string(framer.mode())).c_str(), static_cast<unsigned long long>(f.size),
                         framer.max_frame());
+        }
+        // The whole frames before it are still echoed, as far as the socket takes them now.
+        if (ready_ > 0 && (flags_ & kWriteBlocked) == 0) {
+            IoResult r = send_some(fd_, buf_->data(), ready_);
+            if (r.status == IoStatus::Ok) stats.bytes_sent.add(r.bytes);
         }
         close(CloseReason::FrameTooLarge);
         return false;

@@ -229,7 +229,11 @@ struct Timer::Watcher {
 
 Timer::Timer(Loop& loop, std::function<void()> callback)
     : loop_(loop), callback_(std::move(callback)), w_(std::make_unique<Watcher>()) {
-    ev_init(&w_->timer, [](struct ev_loop*, ev_timer* t, int) { static_cast<Timer*>(t->data)->callback_(); });
+    ev_init(&w_->timer, [](struct ev_loop*, ev_timer* t, int) {
+        auto* self = static_cast<Timer*>(t->data);
+        self->loop_.refresh_now();  // nested strategy: no socket event may have refreshed it
+        self->callback_();
+    });
     w_->timer.data = this;
     loop_.timers_.push_back(this);
 }
@@ -265,7 +269,11 @@ struct Async::Watcher {
 
 Async::Async(Loop& loop, std::function<void()> callback)
     : loop_(loop), callback_(std::move(callback)), w_(std::make_unique<Watcher>()) {
-    ev_async_init(&w_->async, [](struct ev_loop*, ev_async* a, int) { static_cast<Async*>(a->data)->callback_(); });
+    ev_async_init(&w_->async, [](struct ev_loop*, ev_async* a, int) {
+        auto* self = static_cast<Async*>(a->data);
+        self->loop_.refresh_now();
+        self->callback_();
+    });
     w_->async.data = this;
     ev_async_start(loop_.ev_, &w_->async);
 }

@@ -45,7 +45,14 @@ int Server::run() {
         workers_.push_back(std::make_unique<Worker>(i, listeners_, accept_gate_, [&workers_done] { workers_done.send(); }));
     }
     for (const auto& l : listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
-    for (const auto& w : workers_) w->start();
+    try {
+        for (const auto& w : workers_) w->start();
+    } catch (...) {
+        // Stop the workers that did start before unwinding (their destructors join them).
+        for (const auto& w : workers_) w->request_force_close();
+        for (const auto& w : workers_) w->join();
+        throw;
+    }
     LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s", n, listeners_.size(), config_.source.c_str(),
                std::string(to_string(loop_strategy_from_env())).c_str());
 

@@ -50,7 +50,9 @@ struct StatsSnapshot {
 
     void accumulate(const WorkerStats& s) noexcept;
     [[nodiscard]] std::uint64_t active_connections() const noexcept {
-        return connections_accepted - connections_closed;
+        // The two counters are read one after the other while workers run: a connection
+        // accepted and closed in between must not make this wrap around.
+        return connections_closed < connections_accepted ? connections_accepted - connections_closed : 0;
     }
     // "connections_active=1 connections_accepted=3 ..." (key=value, one line).
     [[nodiscard]] std::string format() const;

@@ -228,7 +228,7 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
         c->close(Connection::CloseReason::Internal);
         return;
     }
-    if (slot.limits().idle_timeout_ms != 0) arm_idle_timer();
+    if (slot.limits().idle_timeout_ms != 0) arm_idle_timer_at(loop_.now_ms() + slot.limits().idle_timeout_ms);
 }
 
 void Worker::free_connection(Connection* c) noexcept {
@@ -238,7 +238,7 @@ void Worker::free_connection(Connection* c) noexcept {
 }
 
 bool Worker::on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept {
-    stats_.accept_fd_exhausted.add();
+    if (!no_reserve) stats_.accept_fd_exhausted.add();  // counts connections closed at once
     if (may_log_peer_event()) {
         LOG_WARNING("out of file descriptors: %s on %s (existing connections are served)",
                     no_reserve ? "not accepting for 100 ms" : "closed a new connection",
@@ -249,20 +249,23 @@ bool Worker::on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept {
     return false;
 }
 
-void Worker::arm_idle_timer() noexcept {
-    if (idle_timer_.active()) return;
-    std::uint64_t nearest = 0;
+void Worker::arm_idle_timer_at(std::uint64_t deadline_ms) noexcept {
+    // Listeners may have different idle timeouts: a new connection can be due before the
+    // deadline the timer is armed for.
+    if (idle_timer_.active() && idle_deadline_ms_ <= deadline_ms) return;
+    idle_deadline_ms_ = deadline_ms;
+    std::uint64_t now = loop_.now_ms();
+    double after = deadline_ms > now ? static_cast<double>(deadline_ms - now) / 1000.0 : 0.0;
+    idle_timer_.start(after + 0.001);
+}
+
+void Worker::rearm_idle_timer() noexcept {
+    idle_timer_.stop();
     for (auto& slot : slots_) {
         std::uint64_t timeout = slot->limits().idle_timeout_ms;
         Connection* oldest = slot->idle().front();
-        if (timeout == 0 || oldest == nullptr) continue;
-        std::uint64_t deadline = oldest->last_active_ms() + timeout;
-        if (nearest == 0 || deadline < nearest) nearest = deadline;
+        if (timeout != 0 && oldest != nullptr) arm_idle_timer_at(oldest->last_active_ms() + timeout);
     }
-    if (nearest == 0) return;
-    std::uint64_t now = loop_.now_ms();
-    double after = nearest > now ? static_cast<double>(nearest - now) / 1000.0 : 0.0;
-    idle_timer_.start(after + 0.001);
 }
 
 void Worker::expire_idle() noexcept {
@@ -280,7 +283,7 @@ void Worker::expire_idle() noexcept {
             c->close(Connection::CloseReason::IdleTimeout);
         }
     }
-    arm_idle_timer();
+    rearm_idle_timer();
 }
 
 void Worker::begin_drain() noexcept {

@@ -113,7 +113,8 @@ public:
 
     void add_connection(ListenerSlot& slot, int fd) noexcept;
     void free_connection(Connection* c) noexcept;
-    void arm_idle_timer() noexcept;
+    // Makes the idle timer fire no later than `deadline_ms` (loop clock).
+    void arm_idle_timer_at(std::uint64_t deadline_ms) noexcept;
     AcceptGate& accept_gate() noexcept { return accept_gate_; }
     // Out of file descriptors: count and log; with `no_reserve`, also stop accepting briefly
     // (no spinning on a level-triggered listener). Returns whether accepting may go on.
@@ -126,6 +127,7 @@ private:
     void close_quiet_connections() noexcept;
     void force_close_all() noexcept;
     void expire_idle() noexcept;
+    void rearm_idle_timer() noexcept;
     void stop_if_drained() noexcept;
     void pause_accepting(double seconds) noexcept;
     void resume_accepting() noexcept;
@@ -139,6 +141,7 @@ private:
     AcceptGate& accept_gate_;
     LogRateLimit peer_log_{20};
     std::uint64_t live_ = 0;
+    std::uint64_t idle_deadline_ms_ = 0;  // what idle_timer_ is armed for
     bool draining_ = false;
     bool accepting_ = false;
     bool forced_ = false;

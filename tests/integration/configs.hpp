@@ -11,9 +11,9 @@ inline std::string listener(const std::string& name, const std::string& mode, co
            "\"\n" + extra + "\n";
 }
 
-// workers = 2 so cross-worker behaviour is exercised even on one connection at a time.
-inline std::string config(const std::string& body, const std::string& globals = "") {
-    return "workers = 2\nlog_level = \"info\"\n" + globals + "\n" + body;
+// workers = 2 by default, so cross-worker behaviour is exercised even on one connection at a time.
+inline std::string config(const std::string& body, const std::string& globals = "", unsigned workers = 2) {
+    return "workers = " + std::to_string(workers) + "\nlog_level = \"info\"\n" + globals + "\n" + body;
 }
 
 inline std::string all_modes_config(const std::string& limits = "") {

@@ -56,6 +56,15 @@ TEST_CASE("an oversized length header closes only that connection, without alloc
     expect_echo(good.get(), length_frame("after"));
 }
 
+TEST_CASE("whole frames before an oversized one are still echoed", "[limits][max_frame]") {
+    DaemonProcess d(config(listener("line", "line", "max_frame = 1000")));
+    UniqueFd c = connect_to(d.port("line"));
+    send_all(c.get(), "ok-1\nok-2\n" + std::string(1001, 'x'));
+    std::string got;
+    REQUIRE(read_to_eof(c.get(), got, 5s));
+    REQUIRE(got == "ok-1\nok-2\n");
+}
+
 TEST_CASE("a peer that sends but never reads is paused; memory stays bounded; it resumes", "[limits][backpressure]") {
     DaemonProcess d(config(listener("raw", "raw")));  // default watermarks: 1 MiB / 256 KiB
     UniqueFd other = connect_to(d.port("raw"));
@@ -145,6 +154,17 @@ TEST_CASE("idle_timeout closes quiet connections and spares active ones", "[limi
     REQUIRE(took < 5s);
     expect_echo(busy.get(), "alive");
     REQUIRE(d.counter("idle_timeouts") == 1);
+}
+
+TEST_CASE("each listener's own idle_timeout applies, whichever connection came first", "[limits][idle]") {
+    DaemonProcess d(config(listener("slow", "raw", "idle_timeout = 60") + listener("fast", "raw", "idle_timeout = 1"),
+                           "", 1));  // one worker: both connections share its idle timer
+    UniqueFd slow = connect_to(d.port("slow"));
+    expect_echo(slow.get(), "armed first");  // arms the worker's idle timer for 60 s
+    UniqueFd fast = connect_to(d.port("fast"));
+    expect_echo(fast.get(), "due sooner");
+    REQUIRE(closed_by_peer_within(fast.get(), 3s));
+    expect_echo(slow.get(), "still open");
 }
 
 TEST_CASE("out of file descriptors: no busy loop, existing connections served, later ones too", "[limits][emfile]") {
