@@ -51,6 +51,31 @@ std::uint16_t SocketAddress::port() const noexcept {
     return 0;
 }
 
+bool SocketAddress::is_wildcard() const noexcept {
+    if (storage_.ss_family == AF_INET) {
+        return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == htonl(INADDR_ANY);
+    }
+    if (storage_.ss_family == AF_INET6) {
+        return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+    }
+    return false;
+}
+
+bool SocketAddress::overlaps(const SocketAddress& other) const noexcept {
+    auto covers = [](const SocketAddress& wild, const SocketAddress& any) {
+        if (!wild.is_wildcard()) return false;
+        return wild.family() == AF_INET6 || any.family() == AF_INET;  // "::" covers both families
+    };
+    if (covers(*this, other) || covers(other, *this)) return true;
+    if (family() != other.family()) return false;
+    if (family() == AF_INET) {
+        return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr ==
+               reinterpret_cast<const sockaddr_in*>(&other.storage_)->sin_addr.s_addr;
+    }
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6*>(&other.storage_)->sin6_addr, sizeof(in6_addr)) == 0;
+}
+
 std::string SocketAddress::to_string() const {
     char host[INET6_ADDRSTRLEN] = "?";
     if (storage_.ss_family == AF_INET) {

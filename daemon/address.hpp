@@ -25,6 +25,11 @@ public:
     [[nodiscard]] socklen_t length() const noexcept { return length_; }
     [[nodiscard]] int family() const noexcept { return storage_.ss_family; }
     [[nodiscard]] std::uint16_t port() const noexcept;
+    // 0.0.0.0 or ::
+    [[nodiscard]] bool is_wildcard() const noexcept;
+    // Whether binding both to the same port would fail: equal addresses, or a wildcard that
+    // covers the other ("::" is bound dual-stack, so it covers IPv4 too). Ports are not compared.
+    [[nodiscard]] bool overlaps(const SocketAddress& other) const noexcept;
 
     // "127.0.0.1:7007" or "[::1]:7007".
     [[nodiscard]] std::string to_string() const;

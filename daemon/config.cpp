@@ -127,11 +127,13 @@ std::uint64_t get_duration_ms(const Reporter& rep, const toml::node& node, const
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
     while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+    std::string u;
+    for (char ch : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     std::uint64_t mult = 0;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s" || unit.empty()) mult = 1000;
-    else if (unit == "m" || unit == "min") mult = 60'000;
-    else if (unit == "h") mult = 3'600'000;
+    if (u == "ms") mult = 1;
+    else if (u == "s" || u.empty()) mult = 1000;
+    else if (u == "m" || u == "min") mult = 60'000;
+    else if (u == "h") mult = 3'600'000;
     if (ec != std::errc{} || end == text.data() || mult == 0) {
         rep.fail(node.source(), key, "cannot parse duration \"" + std::string(text) + "\" (use ms, s, m or h)");
     }
@@ -297,7 +299,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
     if (list == nullptr) rep.fail(listen->source(), "listen", "expected an array of tables ([[listen]])");
     if (list->empty()) rep.fail(listen->source(), "listen", "no [[listen]] table: nothing to serve");
     std::set<std::string> names;
-    std::set<std::string> endpoints;  // normalised "address:port", so "::" and "0::0" collide
+    std::vector<SocketAddress> bound;  // listeners with a fixed port, to find binds that must fail
     std::size_t index = 0;
     for (const toml::node& item : *list) {
         const toml::table* t = item.as_table();
@@ -308,11 +310,15 @@ Config parse_config(std::string_view text, std::string_view source_name) {
             rep.fail(position_of(*t, "name")->source(), join_key(prefix, "name"),
                      "duplicate listener name \"" + lc.name + "\"");
         }
-        std::string endpoint = SocketAddress::parse(lc.address, lc.port)->to_string();
-        if (lc.port != 0 && !endpoints.insert(endpoint).second) {
+        SocketAddress here = *SocketAddress::parse(lc.address, lc.port);
+        for (const SocketAddress& other : bound) {
+            if (other.port() != lc.port || !here.overlaps(other)) continue;
             rep.fail(position_of(*t, "port")->source(), join_key(prefix, "port"),
-                     endpoint + " is already used by another listener");
+                     here.to_string() + (here.to_string() == other.to_string()
+                                             ? " is already used by another listener"
+                                             : " overlaps " + other.to_string() + " of another listener"));
         }
+        if (lc.port != 0) bound.push_back(here);
         cfg.listeners.push_back(std::move(lc));
         ++index;
     }

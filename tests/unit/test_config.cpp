@@ -256,6 +256,7 @@ TEST_CASE("durations: integer seconds and strings with units", "[config]") {
     CHECK(drain("\"1h\"") == 3'600'000);  // drain_timeout's upper limit
     CHECK(drain("3600") == 3'600'000);
     CHECK(drain("\"10 s\"") == 10'000);  // as sizes do, a space before the unit is fine
+    CHECK(drain("\"10S\"") == 10'000);   // and units are case-insensitive
 
     auto idle = [](std::string_view value) {
         return parse("[limits]\nidle_timeout = " + std::string(value) + "\n[[listen]]\nport = 0\n")
@@ -494,6 +495,22 @@ TEST_CASE("duplicate endpoints are compared as addresses, not as text", "[config
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"::\"\nport = 9\n[[listen]]\nname = \"b\"\n"
                    "address = \"0:0::0\"\nport = 9\n") ==
           "test.toml:8:8: listen[1].port: [::]:9 is already used by another listener");
+}
+
+TEST_CASE("a wildcard overlapping another listener on the same port is an error", "[config][errors]") {
+    CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"0.0.0.0\"\nport = 9\n"
+                   "[[listen]]\nname = \"b\"\naddress = \"127.0.0.1\"\nport = 9\n") ==
+          "test.toml:8:8: listen[1].port: 127.0.0.1:9 overlaps 0.0.0.0:9 of another listener");
+    CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"127.0.0.1\"\nport = 9\n"
+                   "[[listen]]\nname = \"b\"\naddress = \"::\"\nport = 9\n") ==
+          "test.toml:8:8: listen[1].port: [::]:9 overlaps 127.0.0.1:9 of another listener");
+    // Different ports, or two specific addresses, are fine; so is 0.0.0.0 beside ::1.
+    CHECK_NOTHROW(parse("[[listen]]\nname = \"a\"\naddress = \"0.0.0.0\"\nport = 9\n"
+                        "[[listen]]\nname = \"b\"\naddress = \"127.0.0.1\"\nport = 10\n"));
+    CHECK_NOTHROW(parse("[[listen]]\nname = \"a\"\naddress = \"127.0.0.1\"\nport = 9\n"
+                        "[[listen]]\nname = \"b\"\naddress = \"127.0.0.2\"\nport = 9\n"));
+    CHECK_NOTHROW(parse("[[listen]]\nname = \"a\"\naddress = \"0.0.0.0\"\nport = 9\n"
+                        "[[listen]]\nname = \"b\"\naddress = \"::1\"\nport = 9\n"));
 }
 
 TEST_CASE("no [[listen]] table", "[config][errors]") {
