@@ -122,7 +122,9 @@ def main():
         print(line)
     if ratio_cols:
         print(f"(÷peer columns: {daemon} divided by that peer; server CPU includes all threads and,"
-              " for socat, its per-connection children)")
+              " for socat, its per-connection children.")
+        print(" A closed loop on 2 CPUs flips between a batching regime and a wake-up-per-message regime"
+              " whatever the server: compare CPU/msg with the spread below, see docs/performance.md)")
 
     # Target checks, each against the peers of this run.
     print()

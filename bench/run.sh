@@ -20,7 +20,10 @@
 # asyncio (python3), socat (fork + EXEC:cat). Optional: tcpechod-w2 (workers=2).
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--bytes N] [--idle-conns N]
-#                     [--servers LIST] [--no-build] [--out DIR]
+#                     [--servers LIST] [--no-build] [--no-pin] [--out DIR]
+# Ping-pong scenarios run with the server pinned to CPU 0 and the client to CPU 1 (--no-pin:
+# let the scheduler place them; the closed loop then flips between batching regimes and CPU
+# per message varies by 2x between identical runs). bulk and idle are never pinned.
 # Environment: QUIET_BUDGET=S caps the total time spent waiting for a quiet machine
 # (default 120 s, 30 s with --quick; 0 = do not wait).
 set -euo pipefail
@@ -35,6 +38,7 @@ BYTES=$((1 << 30))   # bulk scenario
 IDLE_CONNS=10000
 SERVERS="tcpechod,tcpechod-nested,blocking,epoll,asyncio,socat"
 BUILD=1
+PIN=1
 OUT=""
 
 usage() {
@@ -51,6 +55,7 @@ while (($#)); do
     --idle-conns) IDLE_CONNS=$2; shift ;;
     --servers) SERVERS=$2; shift ;;
     --no-build) BUILD=0 ;;
+    --no-pin) PIN=0 ;;
     --out) OUT=$2; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
@@ -237,7 +242,7 @@ run_loadgen() { # server round scenario args...
     local s=$1 r=$2 sc=$3 out rc=0
     shift 3
     alive "$s" || { echo "server=$s round=$r scenario=$sc failed=server-died" >>"$RESULTS"; return 0; }
-    out=$("$LOADGEN" "$@" -P "${PORT[$s]}" -p "${PID[$s]}" 2>"$WORK/lg.err") || rc=$?
+    out=$("${CLIENT[@]}" "$LOADGEN" "$@" -P "${PORT[$s]}" -p "${PID[$s]}" 2>"$WORK/lg.err") || rc=$?
     if ((rc)) || ! grep -q '^result ' <<<"$out"; then
         log "!! $s $sc failed (rc=$rc): $(tr '\n' ' ' <"$WORK/lg.err" | head -c 300)"
         echo "server=$s round=$r scenario=$sc failed=loadgen-rc$rc" >>"$RESULTS"
@@ -255,7 +260,7 @@ count_syscalls() { # server round conns seconds: ping-pong under perf stat (or s
         # measurement window through the control FIFOs, so syscalls ÷ messages is exact.
         rm -f "$WORK/ctl" "$WORK/ack"
         mkfifo "$WORK/ctl" "$WORK/ack"
-        "$LOADGEN" pingpong -c "$conns" -w 1 -d "$DURATION" -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+        "${CLIENT[@]}" "$LOADGEN" pingpong -c "$conns" -w 1 -d "$DURATION" -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
             --perf-ctl "$WORK/ctl" --perf-ack "$WORK/ack" >"$lgout" 2>>"$OUT/loadgen.stderr" &
         lg=$!
         for _ in $(seq 200); do grep -q '^connected' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
@@ -273,7 +278,7 @@ count_syscalls() { # server round conns seconds: ping-pong under perf stat (or s
         # strace stops the server at every syscall: it slows it down and lets more messages
         # pile up per epoll_wait, so it flatters batching. Window: rate × strace's duration.
         local window=$((DURATION > 2 ? DURATION - 1 : DURATION)) args=() p
-        "$LOADGEN" pingpong -c "$conns" -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
+        "${CLIENT[@]}" "$LOADGEN" pingpong -c "$conns" -w 1 -d $((window + 1)) -P "${PORT[$s]}" -p "${PID[$s]}" -T 60 \
             >"$lgout" 2>>"$OUT/loadgen.stderr" &
         lg=$!
         for _ in $(seq 200); do grep -q '^ready' "$lgout" && break; kill -0 $lg 2>/dev/null || break; sleep 0.05; done
@@ -292,6 +297,17 @@ count_syscalls() { # server round conns seconds: ping-pong under perf stat (or s
         return 0
     fi
     record "$s" "$r" "$sc" "$(grep '^result ' "$lgout") syscalls=$total epoll_ctl=${ctl:-0} tool=$SYSCALL_TOOL"
+}
+
+# Placement: ping-pong with the server on CPU 0 and the client on CPU 1 (all threads, and
+# socat's future children, inherit the server's mask); bulk and idle float.
+ALL_CPUS="0-$(($(nproc) - 1))"
+CLIENT=()
+place() { # server pinned|float
+    local s=$1 p cpus=$ALL_CPUS
+    CLIENT=()
+    if [[ $2 == pinned ]] && ((PIN)) && (($(nproc) >= 2)); then cpus=0 CLIENT=(taskset -c 1); fi
+    for p in $(tree_pids "${PID[$s]}" | tr , ' '); do taskset -a -p -c "$cpus" "$p" >/dev/null 2>&1 || true; done
 }
 
 # Another job on these 2 cores skews everything: before each server's turn wait (bounded) until
@@ -328,14 +344,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
         reps=$BULK_REPS
         if [[ $s == socat ]]; then reps=1; fi # ~150 MiB/s: one transfer is enough and takes long
         log "round $r/$ROUNDS: $s: bulk x$reps, ping-pong 1 and 100 conns, syscalls at 50$(if ((r == 1)); then echo ' and 1'; fi)"
+        place "$s" float
         for ((k = 0; k < reps; k++)); do
             run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
         done
+        place "$s" pinned
         run_loadgen "$s" "$r" pp1 pingpong -c 1 -w 1 -d "$DURATION" -T 60
         run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 1 -d "$DURATION" -T 60
         count_syscalls "$s" "$r" 50 "$DURATION"
         # one connection: shows the cost of a second epoll_wait per wake-up (nested loop)
         if ((r == 1)); then count_syscalls "$s" "$r" 1 2; fi
+        place "$s" float
     done
 done
 log "scenarios took $((SECONDS - start_time)) s"
@@ -346,6 +365,7 @@ log "scenarios took $((SECONDS - start_time)) s"
     echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)"
     echo "# tcpechod $DAEMON_REV, release build$(if ((BUILD)); then echo ' (built by this run)'; else echo ' (--no-build: as found in build-release/)'; fi)"
     echo "# load average before/after the scenarios: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on these 2 cores adds noise)"
+    echo "# ping-pong placement: $(if ((PIN)); then echo 'server on CPU 0, client on CPU 1'; else echo 'scheduler (--no-pin)'; fi); bulk and idle: scheduler"
     echo "# rounds=$ROUNDS duration=${DURATION}s bulk_bytes=$BYTES idle_conns=$IDLE_CONNS syscall_tool=$SYSCALL_TOOL"
 } >"$OUT/header.txt"
 "$PYTHON" "$BENCH/report.py" "$OUT/header.txt" "$RESULTS" | tee "$OUT/report.txt"
