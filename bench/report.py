@@ -4,8 +4,8 @@
     report.py HEADER_FILE RESULTS_FILE
 
 results.txt has one line per server, round and scenario: "server=S round=R scenario=X k=v ...".
-Every number shown is the median over the rounds of this run; the spread (min..max) of the
-numbers the targets depend on is printed below the table.
+Every number shown is the median over all windows of this run (rounds, and sessions within a
+round); the spread (min..max) of the numbers the targets depend on is printed below the table.
 """
 import statistics
 import sys
@@ -96,7 +96,7 @@ def main():
 
     print(header)
     print()
-    head = f"{'metric (median of rounds)':<{label_w}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, col_w))
+    head = f"{'metric (median of windows)':<{label_w}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, col_w))
     if ratio_cols:
         head += "  |  " + "  ".join(f"{n:>9}" for n in ratio_names)
     print(head)
@@ -160,7 +160,7 @@ def main():
         print(f"  {'PASS' if ok else 'FAIL'}  {d:<16} {name:<44} {detail}")
 
     print()
-    print("spread over rounds (min..max) of the numbers the targets use:")
+    print("spread over windows (min..max) of the numbers the targets use:")
     spread_rows = [("bulk MiB/s", "bulk", "mib_s", "{:.0f}"), ("bulk CPU s/GiB", "bulk", "server_cpu_s_per_gib", "{:.3f}"),
                    ("pp100 CPU µs/msg", "pp100", "server_cpu_us_per_msg", "{:.2f}"),
                    ("sys50 syscalls/msg", "sys50", syscalls_per_msg, "{:.2f}")]
