@@ -11,6 +11,7 @@
 #   bulk   1 GiB full-duplex raw echo on one connection: MiB/s, server CPU s per GiB
 #   pp1    64-byte ping-pong, 1 connection: msgs/s, p50/p99 µs, server CPU µs per message
 #   pp100  the same with 100 connections (3 fresh 2 s sessions per round)
+# Each scenario runs on all servers back to back (see "phases" below).
 #   sys50  the same with 50 connections under `perf stat -e raw_syscalls:sys_enter -p PID`:
 #          syscalls per echoed message, and epoll_ctl calls in steady state
 #   sys1   the same with 1 connection (first round only)
@@ -228,9 +229,9 @@ IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
 for s in "${SERVER_LIST[@]}"; do start_server "$s"; done
 
 # ---- 5. scenarios -------------------------------------------------------------------------
-record() { # server round scenario result-line
+record() { # server round scenario result-line; $TAG (e.g. rep=2) is added when set
     local kv=${4#result }
-    echo "server=$1 round=$2 scenario=$3 $kv" >>"$RESULTS"
+    echo "server=$1 round=$2 scenario=$3 ${TAG:-rep=0} $kv" >>"$RESULTS"
 }
 
 alive() {
@@ -336,27 +337,46 @@ for s in "${SERVER_LIST[@]}"; do
     run_loadgen "$s" 1 idle idle -n "$IDLE_CONNS" -S 8 -T 120
 done
 
-# Rounds interleave the servers, and each round starts with a different one, so a slow spell
-# of this shared machine does not land on one server only; the report takes medians.
+# This machine drifts between slow and fast phases lasting minutes, for every server alike
+# (host-level; see docs/performance.md). So each scenario runs on all servers back to back —
+# one bulk transfer on each server, then the next, and so on — and report.py compares
+# tcpechod with a peer window by window (same round, same repetition) before taking medians.
+# Each round starts with a different server.
 n_servers=${#SERVER_LIST[@]}
+rotation() { # round -> the servers, rotated
+    local r=$1 i
+    for ((i = 0; i < n_servers; i++)); do echo "${SERVER_LIST[$(((i + r - 1) % n_servers))]}"; done
+}
 for ((r = 1; r <= ROUNDS; r++)); do
-    for ((i = 0; i < n_servers; i++)); do
-        s=${SERVER_LIST[$(((i + r - 1) % n_servers))]}
-        wait_quiet
-        reps=$BULK_REPS
-        if [[ $s == socat ]]; then reps=1; fi # ~150 MiB/s: one transfer is enough and takes long
-        log "round $r/$ROUNDS: $s: bulk x$reps, ping-pong 1 and 100 conns, syscalls at 50$(if ((r == 1)); then echo ' and 1'; fi)"
-        place "$s" float
-        for ((k = 0; k < reps; k++)); do
-            run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
+    mapfile -t order < <(rotation "$r")
+    wait_quiet
+    log "round $r/$ROUNDS: bulk x$BULK_REPS (socat x1) on ${order[*]}"
+    for ((k = 0; k < BULK_REPS; k++)); do
+        for s in "${order[@]}"; do
+            # socat does ~150 MiB/s: one transfer per round is enough and takes long
+            if [[ $s == socat ]] && ((k > 0)); then continue; fi
+            place "$s" float
+            TAG="rep=$k" run_loadgen "$s" "$r" bulk bulk -n "$BYTES" -T 120
         done
+    done
+    wait_quiet
+    log "round $r/$ROUNDS: ping-pong, 1 connection"
+    for s in "${order[@]}"; do
         place "$s" pinned
         run_loadgen "$s" "$r" pp1 pingpong -c 1 -w 1 -d "$DURATION" -T 60
-        # 100 connections: several fresh sessions per round, because a closed loop settles at
-        # random into a batching or a wake-up-per-message regime and keeps it while connected.
-        for ((k = 0; k < PP100_SESSIONS; k++)); do
-            run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 0.5 -d "$PP100_SECS" -T 60
+    done
+    wait_quiet
+    log "round $r/$ROUNDS: ping-pong, 100 connections x$PP100_SESSIONS sessions"
+    for ((k = 0; k < PP100_SESSIONS; k++)); do
+        for s in "${order[@]}"; do
+            place "$s" pinned
+            TAG="rep=$k" run_loadgen "$s" "$r" pp100 pingpong -c 100 -w 0.5 -d "$PP100_SECS" -T 60
         done
+    done
+    wait_quiet
+    log "round $r/$ROUNDS: syscalls per message at 50 connections$(if ((r == 1)); then echo ' and at 1'; fi)"
+    for s in "${order[@]}"; do
+        place "$s" pinned
         count_syscalls "$s" "$r" 50 "$DURATION"
         # one connection: shows the cost of a second epoll_wait per wake-up (nested loop)
         if ((r == 1)); then count_syscalls "$s" "$r" 1 2; fi
