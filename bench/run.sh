@@ -11,10 +11,11 @@
 #   bulk   1 GiB full-duplex raw echo on one connection: MiB/s, server CPU s per GiB
 #   pp1    64-byte ping-pong, 1 connection: msgs/s, p50/p99 µs, server CPU µs per message
 #   pp100  the same with 100 connections (3 fresh 2 s sessions per round)
-# Each scenario runs on all servers back to back (see "phases" below).
 #   sys50  the same with 50 connections under `perf stat -e raw_syscalls:sys_enter -p PID`:
 #          syscalls per echoed message, and epoll_ctl calls in steady state
 #   sys1   the same with 1 connection (first round only)
+# Each scenario runs on all servers back to back, and report.py judges the targets on
+# per-window ratios: the machine has slow and fast spells that hit every server alike.
 #
 # Servers: tcpechod (workers=1, default "outer" loop), tcpechod-nested (TCPECHOD_LOOP=nested),
 # blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
@@ -22,9 +23,10 @@
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--bytes N] [--idle-conns N]
 #                     [--servers LIST] [--no-build] [--no-pin] [--out DIR]
-# Ping-pong scenarios run with the server pinned to CPU 0 and the client to CPU 1 (--no-pin:
-# let the scheduler place them; the closed loop then flips between batching regimes and CPU
-# per message varies by 2x between identical runs). bulk and idle are never pinned.
+# Ping-pong scenarios run with the server pinned to CPU 0 and the client to CPU 1, so that
+# placement is the same for every server (--no-pin: let the scheduler place them; better on a
+# busy machine, where a pinned server cannot escape a CPU-bound neighbour). bulk and idle
+# are never pinned.
 # Environment: QUIET_BUDGET=S caps the total time spent waiting for a quiet machine
 # (default 120 s, 30 s with --quick; 0 = do not wait).
 set -euo pipefail
