@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +58,12 @@ DaemonProcess::DaemonProcess(const DaemonOptions& options) {
             ::setrlimit(RLIMIT_NOFILE, &rl);
         }
         ::unsetenv("JOURNAL_STREAM");
+        if (options.journal_stream) {
+            struct stat st {};
+            ::fstat(STDERR_FILENO, &st);
+            std::string value = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+            ::setenv("JOURNAL_STREAM", value.c_str(), 1);
+        }
         for (const auto& e : options.extra_env) ::putenv(const_cast<char*>(e.c_str()));
         ::execl(path.c_str(), path.c_str(), "--config", config_path_.c_str(), static_cast<char*>(nullptr));
         std::fprintf(stderr, "exec %s: %s\n", path.c_str(), std::strerror(errno));

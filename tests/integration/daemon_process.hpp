@@ -20,13 +20,14 @@ struct DaemonOptions {
     std::string config;                     // TOML text
     std::optional<unsigned> rlimit_nofile;  // RLIMIT_NOFILE for the daemon
     std::vector<std::string> extra_env;     // "NAME=value"
+    bool journal_stream = false;            // set JOURNAL_STREAM to stderr's device:inode, as systemd does
 };
 
 class DaemonProcess {
 public:
     // Starts tcpechod ($TCPECHOD) and waits for its "ready:" line; fails the test otherwise.
     explicit DaemonProcess(const DaemonOptions& options);
-    explicit DaemonProcess(const std::string& config) : DaemonProcess(DaemonOptions{config, {}, {}}) {}
+    explicit DaemonProcess(const std::string& config) : DaemonProcess(DaemonOptions{config, {}, {}, false}) {}
     ~DaemonProcess();
     DaemonProcess(const DaemonProcess&) = delete;
     DaemonProcess& operator=(const DaemonProcess&) = delete;

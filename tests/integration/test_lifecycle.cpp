@@ -157,3 +157,18 @@ TEST_CASE("a listener that cannot bind is a clear start-up failure (exit 1)", "[
             std::string::npos);
     ::unlink(cfg.c_str());
 }
+
+TEST_CASE("on the journal's stream, lines carry sd-daemon priority prefixes", "[lifecycle][log]") {
+    DaemonProcess d(DaemonOptions{config(listener("length", "length", "max_frame = 10")), {}, {}, true});
+    REQUIRE(d.wait_for_log("<5>listening name=length", 0ms));  // notice
+    UniqueFd c = connect_to(d.port("length"));
+    send_all(c.get(), length_frame(std::string(11, 'x')));
+    REQUIRE(closed_by_peer_within(c.get(), 5s));
+    REQUIRE(d.wait_for_log("<4>connection closed: frame too large", 2s));  // warning
+    REQUIRE(d.log_text().find("tcpechod[") == std::string::npos);  // no ident/level text: journald adds its own
+}
+
+TEST_CASE("off the journal, lines name the program, pid and level", "[lifecycle][log]") {
+    DaemonProcess d(config(listener("raw", "raw")));
+    REQUIRE(d.wait_for_log("tcpechod[" + std::to_string(d.pid()) + "]: notice: listening name=raw", 0ms));
+}

@@ -170,7 +170,7 @@ TEST_CASE("each listener's own idle_timeout applies, whichever connection came f
 TEST_CASE("out of file descriptors: no busy loop, existing connections served, later ones too", "[limits][emfile]") {
     // 32 fds: the daemon's own (std streams, epoll sets, eventfds, listener, reserve) use about
     // 15, leaving room for a handful of connections.
-    DaemonProcess d(DaemonOptions{config(listener("raw", "raw")), 32u, {}});
+    DaemonProcess d(DaemonOptions{config(listener("raw", "raw")), 32u, {}, false});
     std::vector<UniqueFd> held;
     for (int i = 0; i < 60; ++i) held.push_back(connect_to(d.port("raw")));
     // Give the daemon time to accept what it can and shed the rest.
