@@ -15,7 +15,7 @@ AcceptGate::AcceptGate() : reserve_(open_reserve()) {}
 
 AcceptGate::Result AcceptGate::accept(int listen_fd) noexcept {
     std::lock_guard lock(mutex_);
-    AcceptResult r = accept_connection(listen_fd, nullptr, nullptr);
+    AcceptResult r = accept_connection(listen_fd);
     switch (r.status) {
     case AcceptStatus::Accepted:
         return {Outcome::Accepted, r.fd, 0};
@@ -34,7 +34,7 @@ AcceptGate::Result AcceptGate::accept(int listen_fd) noexcept {
         if (!reserve_) return {Outcome::NoReserve, -1, r.error};
     }
     reserve_.reset();
-    AcceptResult shed = accept_connection(listen_fd, nullptr, nullptr);
+    AcceptResult shed = accept_connection(listen_fd);
     if (shed.status == AcceptStatus::Accepted) ::close(shed.fd);
     reserve_.reset(open_reserve());
     // accept4() checks for a free fd before it looks at the queue, so EMFILE does not prove a

@@ -55,11 +55,9 @@ IoResult send_some(int fd, const void* buf, std::size_t len) noexcept {
     }
 }
 
-AcceptResult accept_connection(int listen_fd, sockaddr_storage* peer, socklen_t* peer_len) noexcept {
+AcceptResult accept_connection(int listen_fd) noexcept {
     for (;;) {
-        if (peer_len != nullptr) *peer_len = sizeof(sockaddr_storage);
-        int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(peer), peer_len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) return {AcceptStatus::Accepted, fd, 0};
         int err = errno;
         switch (err) {

@@ -69,8 +69,9 @@ struct AcceptResult {
     int error;
 };
 
-// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC); the peer address is written when `peer` is non-null.
-AcceptResult accept_connection(int listen_fd, sockaddr_storage* peer, socklen_t* peer_len) noexcept;
+// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). The peer address is not asked for: it is looked up
+// (getpeername) only on the rare paths that log it.
+AcceptResult accept_connection(int listen_fd) noexcept;
 
 std::string errno_text(int error);
 

@@ -146,6 +146,7 @@ void Loop::refresh_now() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     now_ms_ = static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+    now_s_ = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 int Loop::timer_timeout_ms() const noexcept {
@@ -156,7 +157,8 @@ int Loop::timer_timeout_ms() const noexcept {
 }
 
 bool Loop::timer_due() const noexcept {
-    return next_timer_deadline_ != 0 && monotonic_seconds() >= next_timer_deadline_;
+    // now_s_ was refreshed right after epoll_wait returned: no second clock read per iteration.
+    return next_timer_deadline_ != 0 && now_s_ >= next_timer_deadline_;
 }
 
 void Loop::dispatch(int timeout_ms) {

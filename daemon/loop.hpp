@@ -103,6 +103,7 @@ private:
     int wake_fd_ = -1;  // eventfd in the ET set: wakes the outer epoll_wait for cross-thread sends
     bool stopping_ = false;
     std::uint64_t now_ms_ = 0;
+    double now_s_ = 0;  // the same instant, for the timer deadline comparison
     double next_timer_deadline_ = 0;  // monotonic seconds; 0 = no timer armed
     IoHandler* ready_head_ = nullptr;
     IoHandler* ready_tail_ = nullptr;
