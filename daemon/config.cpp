@@ -17,6 +17,7 @@
 
 #include "address.hpp"
 #include "default_config.hpp"
+#include "units.hpp"
 
 namespace tcpecho {
 
@@ -87,19 +88,6 @@ std::uint64_t get_unsigned(const Reporter& rep, const toml::node& node, const st
     return static_cast<std::uint64_t>(n);
 }
 
-// Splits "16 MiB" into 16 and "mib" (unit lower-cased, spaces before it skipped); nullopt
-// when there is no leading number.
-std::optional<std::pair<std::uint64_t, std::string>> split_number_unit(std::string_view text) {
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || end == text.data()) return std::nullopt;
-    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-    std::string lower;
-    for (char ch : unit) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return std::pair{n, lower};
-}
-
 // "512", "64KiB", "16MiB", "1GiB" (also K/M/G, KB/MB/GB as binary units) or an integer.
 std::uint64_t get_size(const Reporter& rep, const toml::node& node, const std::string& key, std::uint64_t min,
                        std::uint64_t max) {
@@ -107,24 +95,14 @@ std::uint64_t get_size(const Reporter& rep, const toml::node& node, const std::s
     const auto* s = node.as_string();
     if (s == nullptr) rep.fail(node.source(), key, "expected an integer number of bytes or a string such as \"64KiB\"");
     std::string_view text = s->get();
-    auto parsed = split_number_unit(text);
-    const std::string u = parsed ? parsed->second : std::string();
-    const std::uint64_t n = parsed ? parsed->first : 0;
-    // Binary units whatever the spelling: k, K, KB, KiB, kib ...
-    std::uint64_t mult = 0;
-    if (u.empty() || u == "b") mult = 1;
-    else if (u == "k" || u == "kb" || u == "kib") mult = 1ULL << 10;
-    else if (u == "m" || u == "mb" || u == "mib") mult = 1ULL << 20;
-    else if (u == "g" || u == "gb" || u == "gib") mult = 1ULL << 30;
-    if (!parsed || mult == 0) {
-        rep.fail(node.source(), key, "cannot parse size \"" + std::string(text) + "\" (use bytes, KiB, MiB or GiB)");
-    }
-    if (n > max / mult || n * mult < min || n * mult > max) {
+    auto bytes = parse_size(text);
+    if (!bytes) rep.fail(node.source(), key, "cannot parse size \"" + std::string(text) + "\" (use bytes, KiB, MiB or GiB)");
+    if (*bytes < min || *bytes > max) {
         rep.fail(node.source(), key,
                  "size \"" + std::string(text) + "\" is out of range (" + std::to_string(min) + ".." +
                      std::to_string(max) + " bytes)");
     }
-    return n * mult;
+    return *bytes;
 }
 
 // Seconds as an integer, or a string with a unit: "250ms", "10s", "5m", "1h".
@@ -134,23 +112,16 @@ std::uint64_t get_duration_ms(const Reporter& rep, const toml::node& node, const
     const auto* s = node.as_string();
     if (s == nullptr) rep.fail(node.source(), key, "expected seconds (an integer) or a string such as \"10s\"");
     std::string_view text = s->get();
-    auto parsed = split_number_unit(text);
-    const std::string u = parsed ? parsed->second : std::string();
-    const std::uint64_t n = parsed ? parsed->first : 0;
-    std::uint64_t mult = 0;
-    if (u == "ms") mult = 1;
-    else if (u == "s" || u.empty()) mult = 1000;
-    else if (u == "m" || u == "min") mult = 60'000;
-    else if (u == "h") mult = 3'600'000;
-    if (!parsed || mult == 0) {
+    auto us = parse_duration_us(text);
+    if (!us || *us % 1000 != 0) {
         rep.fail(node.source(), key, "cannot parse duration \"" + std::string(text) + "\" (use ms, s, m or h)");
     }
-    if (n > max_ms / mult) {
+    if (*us / 1000 > max_ms) {
         rep.fail(node.source(), key,
                  "duration \"" + std::string(text) + "\" is out of range (at most " + std::to_string(max_ms / 1000) +
                      "s)");
     }
-    return n * mult;
+    return *us / 1000;
 }
 
 std::string_view get_string(const Reporter& rep, const toml::node& node, const std::string& key) {

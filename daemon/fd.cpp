@@ -36,9 +36,9 @@ IoResult failure(int err) noexcept {
 
 }  // namespace
 
-IoResult recv_some(int fd, void* buf, std::size_t len) noexcept {
+IoResult recv_some(int fd, void* buf, std::size_t len, int flags) noexcept {
     for (;;) {
-        ssize_t n = ::recv(fd, buf, len, 0);
+        ssize_t n = ::recv(fd, buf, len, flags);
         if (n > 0) return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
         if (n == 0) return {IoStatus::Eof, 0, 0};
         if (errno == EINTR) continue;
@@ -46,9 +46,9 @@ IoResult recv_some(int fd, void* buf, std::size_t len) noexcept {
     }
 }
 
-IoResult send_some(int fd, const void* buf, std::size_t len) noexcept {
+IoResult send_some(int fd, const void* buf, std::size_t len, int flags) noexcept {
     for (;;) {
-        ssize_t n = ::send(fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n = ::send(fd, buf, len, flags | MSG_NOSIGNAL);
         if (n >= 0) return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
         if (errno == EINTR) continue;
         return failure(errno);

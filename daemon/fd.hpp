@@ -52,8 +52,10 @@ struct IoResult {
 };
 
 // recv()/send() with EINTR retried and MSG_NOSIGNAL on send (SIGPIPE never kills us).
-IoResult recv_some(int fd, void* buf, std::size_t len) noexcept;
-IoResult send_some(int fd, const void* buf, std::size_t len) noexcept;
+// `flags` adds MSG_DONTWAIT, MSG_WAITALL...; a blocking call that hits SO_RCVTIMEO or
+// SO_SNDTIMEO reports WouldBlock.
+IoResult recv_some(int fd, void* buf, std::size_t len, int flags = 0) noexcept;
+IoResult send_some(int fd, const void* buf, std::size_t len, int flags = 0) noexcept;
 
 enum class AcceptStatus : std::uint8_t {
     Accepted,

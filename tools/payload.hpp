@@ -3,70 +3,138 @@
 // the tests.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 namespace tcpecho {
 
-// splitmix64 (Steele, Lea, Flood 2014): 8 bytes per step, passes BigCrush, trivially seekable.
+// GCC and Clang on 64-bit targets; __extension__ keeps -Wpedantic quiet about it.
+__extension__ using uint128_t = unsigned __int128;
+
+// Counter-based: word i of the stream is mix(key + (i + 1) * kGamma), so any offset can be
+// reached in O(1) (a sender rewinds after a partial send instead of buffering what the kernel
+// did not take) and words are independent, so fill and verify run at memory speed. The mixer
+// is the 64x64->128-bit multiply-fold used by wyrand: one multiply per 8 bytes, and it passes
+// the usual statistical batteries, which is far more than a verifier needs — what matters is
+// that a dropped, duplicated or swapped chunk never lines up with the expected bytes.
 class PayloadStream {
 public:
-    // avoid_newline: map '\n' to another byte, for line mode payloads.
+    // avoid_newline: map '\n' to 'N' (line mode payloads must not contain the delimiter).
     explicit PayloadStream(std::uint64_t seed, bool avoid_newline = false) noexcept
-        : state_(seed), avoid_newline_(avoid_newline) {}
+        : key_(seed * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL), avoid_newline_(avoid_newline) {}
 
     void fill(std::byte* out, std::size_t n) noexcept {
-        while (n > 0) {
-            if (left_ == 0) refill();
-            std::size_t take = n < left_ ? n : left_;
-            std::memcpy(out, block_ + (8 - left_), take);
+        std::size_t lane = offset_ % 8;
+        if (lane != 0 && n > 0) {
+            std::uint64_t w = word(offset_ / 8);
+            std::size_t take = n < 8 - lane ? n : 8 - lane;
+            std::memcpy(out, reinterpret_cast<const std::byte*>(&w) + lane, take);
             out += take;
             n -= take;
-            left_ -= take;
             offset_ += take;
+        }
+        std::uint64_t index = offset_ / 8;
+        std::size_t words = n / 8;
+        for (std::size_t i = 0; i < words; ++i) {
+            std::uint64_t w = word(index + i);
+            std::memcpy(out + i * 8, &w, 8);
+        }
+        out += words * 8;
+        offset_ += words * 8;
+        n -= words * 8;
+        if (n > 0) {
+            std::uint64_t w = word(offset_ / 8);
+            std::memcpy(out, &w, n);
+            offset_ += n;
         }
     }
 
-    // Compares `got` with the next bytes of the stream (advancing it). Returns the index of the
-    // first mismatch in `got`, or n when all match.
+    // Compares `got` with the next bytes of the stream. Returns the index of the first
+    // mismatch in `got` (the stream then stands at that byte), or n when all match.
     std::size_t verify(const std::byte* got, std::size_t n) noexcept {
-        std::byte expect[4096];
         std::size_t done = 0;
-        while (done < n) {
-            std::size_t chunk = n - done < sizeof expect ? n - done : sizeof expect;
-            fill(expect, chunk);
-            if (std::memcmp(expect, got + done, chunk) != 0) {
-                for (std::size_t i = 0; i < chunk; ++i) {
-                    if (expect[i] != got[done + i]) return done + i;
+        std::size_t lane = offset_ % 8;
+        if (lane != 0 && n > 0) {
+            std::uint64_t w = word(offset_ / 8);
+            std::size_t take = n < 8 - lane ? n : 8 - lane;
+            const auto* expect = reinterpret_cast<const std::byte*>(&w) + lane;
+            for (std::size_t i = 0; i < take; ++i) {
+                if (expect[i] != got[i]) {
+                    offset_ += i;
+                    return i;
                 }
             }
-            done += chunk;
+            done = take;
+            offset_ += take;
+        }
+        // Four words per step, OR-folded, so the common all-equal case has one branch per 32 bytes.
+        std::uint64_t index = offset_ / 8;
+        while (n - done >= 32) {
+            std::uint64_t g[4];
+            std::memcpy(g, got + done, 32);
+            std::uint64_t diff = (g[0] ^ word(index)) | (g[1] ^ word(index + 1)) | (g[2] ^ word(index + 2)) |
+                                 (g[3] ^ word(index + 3));
+            if (diff != 0) break;
+            done += 32;
+            index += 4;
+            offset_ += 32;
+        }
+        while (n - done >= 8) {
+            std::uint64_t g;
+            std::memcpy(&g, got + done, 8);
+            std::uint64_t diff = g ^ word(index);
+            if (diff != 0) {
+                // Little-endian: the lowest set bit is in the first differing byte.
+                std::size_t at = static_cast<std::size_t>(std::countr_zero(diff)) / 8;
+                offset_ += at;
+                return done + at;
+            }
+            done += 8;
+            index += 1;
+            offset_ += 8;
+        }
+        if (done < n) {
+            std::uint64_t w = word(index);
+            const auto* expect = reinterpret_cast<const std::byte*>(&w);
+            for (std::size_t i = 0; done + i < n; ++i) {
+                if (expect[i] != got[done + i]) {
+                    offset_ += i;
+                    return done + i;
+                }
+            }
+            offset_ += n - done;
         }
         return n;
     }
 
+    void skip(std::uint64_t n) noexcept { offset_ += n; }
+    void seek(std::uint64_t offset) noexcept { offset_ = offset; }
     [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }
 
 private:
-    void refill() noexcept {
-        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        z ^= z >> 31;
-        std::memcpy(block_, &z, 8);
-        if (avoid_newline_) {
-            for (auto& b : block_) {
-                if (b == std::byte{'\n'}) b = std::byte{'N'};
-            }
-        }
-        left_ = 8;
+    static constexpr std::uint64_t kGamma = 0xa0761d6478bd642fULL;
+    static constexpr std::uint64_t kFold = 0xe7037ed1a0b428dbULL;
+
+    [[nodiscard]] std::uint64_t word(std::uint64_t index) const noexcept {
+        std::uint64_t x = key_ + (index + 1) * kGamma;
+        uint128_t product = static_cast<uint128_t>(x) * (x ^ kFold);
+        std::uint64_t w = static_cast<std::uint64_t>(product >> 64) ^ static_cast<std::uint64_t>(product);
+        return avoid_newline_ ? without_newlines(w) : w;
     }
 
-    std::uint64_t state_;
+    // Branch-free: find the bytes equal to '\n' (exact zero-byte test on w ^ 0x0a...) and turn
+    // them into 'N' by xor-ing 0x0a ^ 0x4e into exactly those bytes.
+    static std::uint64_t without_newlines(std::uint64_t w) noexcept {
+        constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+        std::uint64_t v = w ^ 0x0a0a0a0a0a0a0a0aULL;
+        std::uint64_t zero = ~(((v & kLow7) + kLow7) | v | kLow7);  // 0x80 in each zero byte
+        return w ^ ((zero >> 7) * (0x0a ^ 0x4e));
+    }
+
+    std::uint64_t key_;
     std::uint64_t offset_ = 0;
-    std::byte block_[8] = {};
-    std::size_t left_ = 0;
     bool avoid_newline_;
 };
 

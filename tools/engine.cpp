@@ -1,0 +1,298 @@
+#include "tools/engine.hpp"
+
+#include <netdb.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cerrno>
+#include <latch>
+#include <memory>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "address.hpp"
+#include "fd.hpp"
+#include "tools/session.hpp"
+
+namespace tcpecho::probe {
+
+std::atomic<bool> g_interrupted{false};
+
+std::uint64_t connection_seed(std::uint64_t seed, unsigned id) noexcept {
+    std::uint64_t z = seed + (std::uint64_t{id} + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+namespace {
+
+// How often sessions are checked for stalls and live figures are published.
+constexpr auto kHousekeeping = std::chrono::milliseconds(100);
+constexpr std::size_t kScratchSize = 1U << 20;
+
+// One thread's sessions and their loop. Owned through unique_ptr: sessions keep a reference
+// to `context`.
+class ProbeThread {
+public:
+    ProbeThread(const Options& options, std::vector<unsigned> ids) : ids_(std::move(ids)) {
+        context_.options = &options;
+        send_buffer_.resize(kScratchSize);
+        // The blocking modes read a whole message with one call.
+        std::size_t recv_size = kScratchSize;
+        if (options.recv == RecvMode::WaitAll || options.recv == RecvMode::Once) {
+            recv_size = std::max<std::size_t>(recv_size, options.shape.largest_message());
+        }
+        recv_buffer_.resize(recv_size);
+        context_.send_scratch = send_buffer_;
+        context_.recv_scratch = recv_buffer_;
+        context_.measurements = &measurements_;
+        for (unsigned id : ids_) {
+            sessions_.push_back(std::make_unique<Session>(context_, id, connection_seed(options.seed, id)));
+        }
+    }
+
+    void connect_all(const addrinfo* addresses) {
+        for (auto& s : sessions_) s->connect(addresses);
+    }
+
+    void run(TimePoint start, std::optional<TimePoint> end);
+
+    std::atomic<std::uint64_t> messages{0};
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<unsigned> failed{0};
+    std::atomic<bool> done{false};
+    TimePoint finished_at{};  // written before `done`
+
+    std::vector<std::unique_ptr<Session>>& sessions() noexcept { return sessions_; }
+    const Measurements& measurements() const noexcept { return measurements_; }
+
+private:
+    void publish() noexcept;
+
+    std::vector<unsigned> ids_;
+    SessionContext context_;
+    Measurements measurements_;
+    std::vector<std::byte> send_buffer_;
+    std::vector<std::byte> recv_buffer_;
+    std::vector<std::unique_ptr<Session>> sessions_;
+};
+
+void ProbeThread::publish() noexcept {
+    std::uint64_t m = 0;
+    std::uint64_t b = 0;
+    unsigned f = 0;
+    for (const auto& s : sessions_) {
+        m += s->result().messages_verified;
+        b += s->result().bytes_verified;
+        if (s->result().failure) ++f;
+    }
+    messages.store(m, std::memory_order_relaxed);
+    bytes.store(b, std::memory_order_relaxed);
+    failed.store(f, std::memory_order_relaxed);
+}
+
+void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
+    context_.start = start;
+    context_.end = end;
+    UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
+    const std::size_t n = sessions_.size();
+    std::vector<char> in_ready(n, 0);
+    std::vector<TimePoint> queued_due(n, TimePoint::max());
+    std::vector<std::uint32_t> ready;
+    using Due = std::pair<TimePoint, std::uint32_t>;
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> timers;
+
+    auto after_pump = [&](std::uint32_t i, bool more) {
+        Session& s = *sessions_[i];
+        if (more && in_ready[i] == 0) {
+            in_ready[i] = 1;
+            ready.push_back(i);
+        }
+        TimePoint due = s.next_due();
+        if (due != TimePoint::max() && due != queued_due[i]) {
+            queued_due[i] = due;
+            timers.emplace(due, i);
+        }
+    };
+    auto pump_all = [&](TimePoint now) {
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
+        }
+    };
+
+    for (std::uint32_t i = 0; i < n; ++i) {
+        Session& s = *sessions_[i];
+        if (s.finished()) continue;  // could not connect
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.u32 = i;
+        ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, s.fd(), &ev);
+    }
+    pump_all(Clock::now());
+
+    bool stopping = false;
+    bool ended = false;
+    TimePoint next_housekeeping = Clock::now() + kHousekeeping;
+    epoll_event events[256];
+    for (;;) {
+        bool active = std::any_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return !s->finished(); });
+        if (!active) break;
+        TimePoint now = Clock::now();
+        TimePoint wake = next_housekeeping;
+        if (!timers.empty()) wake = std::min(wake, timers.top().first);
+        if (end && !ended) wake = std::min(wake, *end);
+        timespec timeout{0, 0};
+        if (ready.empty() && wake > now) {
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
+            timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+            timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        }
+        int got = ::epoll_pwait2(epoll.get(), events, 256, &timeout, nullptr);
+        if (got < 0 && errno != EINTR) break;
+        now = Clock::now();
+
+        if (!stopping && g_interrupted.load(std::memory_order_relaxed)) {
+            stopping = true;
+            context_.stopping = true;
+            pump_all(now);
+        }
+        if (end && !ended && now >= *end) {
+            ended = true;
+            pump_all(now);
+        }
+        for (int e = 0; e < got; ++e) {
+            std::uint32_t i = events[e].data.u32;
+            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->on_events(events[e].events, now));
+        }
+        if (!ready.empty()) {
+            std::vector<std::uint32_t> batch;
+            batch.swap(ready);
+            for (std::uint32_t i : batch) in_ready[i] = 0;
+            for (std::uint32_t i : batch) {
+                if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
+            }
+        }
+        while (!timers.empty() && timers.top().first <= now) {
+            auto [due, i] = timers.top();
+            timers.pop();
+            if (queued_due[i] != due) continue;  // superseded
+            queued_due[i] = TimePoint::max();
+            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
+        }
+        if (now >= next_housekeeping) {
+            for (auto& s : sessions_) {
+                if (!s->finished()) s->check_stall(now);
+            }
+            publish();
+            next_housekeeping = now + kHousekeeping;
+        }
+    }
+    publish();
+    finished_at = Clock::now();
+    done.store(true, std::memory_order_release);
+}
+
+RunResult resolve_failure(const Options& options, const std::string& detail) {
+    RunResult result;
+    result.peer = options.host + ":" + options.port;
+    for (unsigned id = 0; id < options.connections; ++id) {
+        ConnectionResult c;
+        c.id = id;
+        c.failure = Failure{FailureKind::Connect, id, 0, 0, detail, {}, {}};
+        result.connections.push_back(std::move(c));
+    }
+    return result;
+}
+
+}  // namespace
+
+int RunResult::exit_status() const noexcept {
+    int status = kExitOk;
+    for (const ConnectionResult& c : connections) {
+        if (!c.failure) continue;
+        int s = exit_status_of(c.failure->kind);
+        if (s == kExitMismatch || status == kExitOk) status = s;
+    }
+    return status;
+}
+
+RunResult run_probe(const Options& options, const std::function<void(const Progress&)>& on_progress) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    addrinfo* addresses = nullptr;
+    int rc = ::getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &addresses);
+    if (rc != 0) {
+        return resolve_failure(options, "cannot resolve " + options.host + " port " + options.port + ": " +
+                                            ::gai_strerror(rc));
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(addresses, &::freeaddrinfo);
+
+    RunResult result;
+    sockaddr_storage first{};
+    std::memcpy(&first, addresses->ai_addr, addresses->ai_addrlen);
+    result.peer = SocketAddress::from_sockaddr(first, addresses->ai_addrlen).to_string();
+
+    std::vector<std::unique_ptr<ProbeThread>> threads;
+    for (unsigned t = 0; t < options.threads; ++t) {
+        std::vector<unsigned> ids;
+        for (unsigned id = t; id < options.connections; id += options.threads) ids.push_back(id);
+        threads.push_back(std::make_unique<ProbeThread>(options, std::move(ids)));
+    }
+
+    std::latch connected(static_cast<std::ptrdiff_t>(threads.size()));
+    std::latch go(1);
+    TimePoint start{};
+    std::optional<TimePoint> end;
+    std::vector<std::thread> workers;
+    for (auto& t : threads) {
+        workers.emplace_back([&, thread = t.get()] {
+            thread->connect_all(addresses);
+            connected.count_down();
+            go.wait();  // start and end are set before the latch opens
+            thread->run(start, end);
+        });
+    }
+    connected.wait();
+    start = Clock::now();
+    if (options.time_us) end = start + std::chrono::microseconds(*options.time_us);
+    go.count_down();
+
+    auto all_done = [&] {
+        return std::all_of(threads.begin(), threads.end(),
+                           [](const auto& t) { return t->done.load(std::memory_order_acquire); });
+    };
+    TimePoint next_report = start + std::chrono::seconds(1);
+    while (on_progress && !all_done()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        TimePoint now = Clock::now();
+        if (now >= next_report) {
+            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0};
+            for (auto& t : threads) {
+                p.messages_verified += t->messages.load(std::memory_order_relaxed);
+                p.bytes_verified += t->bytes.load(std::memory_order_relaxed);
+                p.failed_connections += t->failed.load(std::memory_order_relaxed);
+            }
+            on_progress(p);
+            next_report += std::chrono::seconds(1);
+        }
+    }
+    for (auto& w : workers) w.join();
+    TimePoint last = start;
+    for (auto& t : threads) last = std::max(last, t->finished_at);
+    result.seconds = std::chrono::duration<double>(last - start).count();
+    result.interrupted = g_interrupted.load();
+
+    for (auto& t : threads) {
+        result.totals.merge(t->measurements());
+        for (auto& s : t->sessions()) result.connections.push_back(s->result());
+    }
+    std::sort(result.connections.begin(), result.connections.end(),
+              [](const ConnectionResult& a, const ConnectionResult& b) { return a.id < b.id; });
+    return result;
+}
+
+}  // namespace tcpecho::probe

@@ -1,0 +1,32 @@
+// Runs a probe: resolves the target, spreads the connections over threads (each an
+// edge-triggered epoll loop over its sessions), starts them together, and collects results.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "tools/probe_options.hpp"
+#include "tools/probe_result.hpp"
+
+namespace tcpecho::probe {
+
+// Live figures for the progress line, summed over threads.
+struct Progress {
+    double seconds;
+    std::uint64_t messages_verified;
+    std::uint64_t bytes_verified;
+    unsigned failed_connections;
+};
+
+// Set by the SIGINT handler: stop sending new messages, finish what is in flight, report.
+extern std::atomic<bool> g_interrupted;
+
+// Resolution failures come back as a RunResult with a Connect failure on connection 0.
+// `on_progress` (may be empty) is called about once a second from the calling thread.
+RunResult run_probe(const Options& options, const std::function<void(const Progress&)>& on_progress);
+
+// The seed connection `id` uses: distinct streams per connection, all derived from one seed.
+std::uint64_t connection_seed(std::uint64_t seed, unsigned id) noexcept;
+
+}  // namespace tcpecho::probe

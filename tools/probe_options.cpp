@@ -1,0 +1,346 @@
+#include "tools/probe_options.hpp"
+
+#include <getopt.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <thread>
+
+#include "build_config.hpp"
+#include "units.hpp"
+
+namespace tcpecho::probe {
+
+namespace {
+
+constexpr std::uint64_t kMaxMessage = 64ULL << 20;
+
+const char kHelp[] =
+    "Usage: tcpecho-probe [OPTIONS] HOST[:PORT]\n"
+    "\n"
+    "Drives an echo server (tcpechod or any other) with reproducible pseudo-random messages,\n"
+    "verifies every echoed byte, and reports throughput, latency percentiles and how recv()\n"
+    "woke up. PORT defaults to 7; IPv6 with a port: [::1]:7007. Sizes take K/M/G suffixes\n"
+    "(binary), durations us/ms/s/m/h (plain numbers are seconds).\n"
+    "\n"
+    "What to send:\n"
+    "  -m, --mode MODE         raw | fixed | length | line: the server's framing (default raw)\n"
+    "      --frame-size N      fixed mode: bytes per frame; each message is one frame\n"
+    "  -s, --size N|MIN-MAX    payload bytes per message, or a range drawn per message\n"
+    "                          (default 1024; the frame's header or '\\n' is extra)\n"
+    "  -n, --count N           messages per connection (default 1000 unless --time is given)\n"
+    "  -t, --time DURATION     send for this long instead of a count\n"
+    "  -c, --connections N     parallel connections (default 1)\n"
+    "  -T, --threads N         threads driving them (default: min(connections, CPUs))\n"
+    "      --workload W        pingpong: one message in flight per connection (default);\n"
+    "                          stream: full duplex with at most --window bytes in flight\n"
+    "      --window N          stream workload: bytes sent but not yet echoed (default 1M)\n"
+    "      --rate R            messages/s over all connections, open loop: latency counts\n"
+    "                          from when each message was due, so stalls are not hidden\n"
+    "      --split K           send each message in K pieces ...\n"
+    "      --split-delay D     ... this long apart (default 1ms)\n"
+    "      --seed S            payload seed (default: random); printed so a run can be repeated\n"
+    "\n"
+    "How to read the echo:\n"
+    "      --recv HOW          loop: recv() until the message is complete (default)\n"
+    "                          waitall: recv(MSG_WAITALL) for the rest of the message\n"
+    "                          lowat=N: SO_RCVLOWAT=N, woken only when N bytes are queued\n"
+    "                          once: one recv() per message, like a naive client; fails and\n"
+    "                          explains when TCP delivers a message in pieces\n"
+    "      --timeout D         connect timeout, and longest wait for an echo (default 5s)\n"
+    "\n"
+    "Output:\n"
+    "  -J, --json              one JSON document on stdout (also when the run fails)\n"
+    "      --progress          a line per second while running (default: when stdout is a TTY)\n"
+    "      --no-progress\n"
+    "  -q, --quiet             print nothing but errors\n"
+    "  -h, --help              show this help and exit\n"
+    "  -V, --version           show the version and exit\n"
+    "\n"
+    "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
+    "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n";
+
+enum LongOnly : int {
+    kFrameSize = 256,
+    kWorkload,
+    kWindow,
+    kRate,
+    kSplit,
+    kSplitDelay,
+    kSeed,
+    kRecv,
+    kTimeout,
+    kProgress,
+    kNoProgress,
+};
+
+const option kLongOptions[] = {
+    {"mode", required_argument, nullptr, 'm'},
+    {"frame-size", required_argument, nullptr, kFrameSize},
+    {"size", required_argument, nullptr, 's'},
+    {"count", required_argument, nullptr, 'n'},
+    {"time", required_argument, nullptr, 't'},
+    {"connections", required_argument, nullptr, 'c'},
+    {"threads", required_argument, nullptr, 'T'},
+    {"workload", required_argument, nullptr, kWorkload},
+    {"window", required_argument, nullptr, kWindow},
+    {"rate", required_argument, nullptr, kRate},
+    {"split", required_argument, nullptr, kSplit},
+    {"split-delay", required_argument, nullptr, kSplitDelay},
+    {"seed", required_argument, nullptr, kSeed},
+    {"recv", required_argument, nullptr, kRecv},
+    {"timeout", required_argument, nullptr, kTimeout},
+    {"json", no_argument, nullptr, 'J'},
+    {"progress", no_argument, nullptr, kProgress},
+    {"no-progress", no_argument, nullptr, kNoProgress},
+    {"quiet", no_argument, nullptr, 'q'},
+    {"help", no_argument, nullptr, 'h'},
+    {"version", no_argument, nullptr, 'V'},
+    {nullptr, 0, nullptr, 0},
+};
+
+struct Failure {
+    std::string message;
+};
+
+std::uint64_t number(std::string_view text, std::string_view what, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || v < min || v > max) {
+        throw Failure{std::string(what) + " must be a number in " + std::to_string(min) + ".." + std::to_string(max) +
+                      ", not '" + std::string(text) + "'"};
+    }
+    return v;
+}
+
+std::uint64_t size(std::string_view text, std::string_view what, std::uint64_t min, std::uint64_t max) {
+    auto v = parse_size(text);
+    if (!v || *v < min || *v > max) {
+        throw Failure{std::string(what) + " must be a size in " + std::to_string(min) + ".." + std::to_string(max) +
+                      " bytes (K/M/G suffixes allowed), not '" + std::string(text) + "'"};
+    }
+    return *v;
+}
+
+std::uint64_t duration(std::string_view text, std::string_view what, std::uint64_t min_us) {
+    auto v = parse_duration_us(text);
+    constexpr std::uint64_t kMaxUs = 7ULL * 24 * 3600 * 1'000'000;
+    if (!v || *v < min_us || *v > kMaxUs) {
+        throw Failure{std::string(what) + " must be a duration such as 500ms, 10s or 2m (at least " +
+                      std::to_string(min_us) + "us, at most 7 days), not '" + std::string(text) + "'"};
+    }
+    return *v;
+}
+
+void parse_target(const std::string& arg, Options& o) {
+    auto fail = [&] {
+        throw Failure{"cannot parse target '" + arg + "': expected HOST, HOST:PORT, IPv6 or [IPv6]:PORT"};
+    };
+    if (!arg.empty() && arg.front() == '[') {
+        auto close = arg.find(']');
+        if (close == std::string::npos || close == 1) fail();
+        o.host = arg.substr(1, close - 1);
+        if (close + 1 < arg.size()) {
+            if (arg[close + 1] != ':' || close + 2 == arg.size()) fail();
+            o.port = arg.substr(close + 2);
+        }
+        return;
+    }
+    auto colon = arg.find(':');
+    if (colon != std::string::npos && arg.find(':', colon + 1) == std::string::npos) {
+        o.host = arg.substr(0, colon);
+        o.port = arg.substr(colon + 1);
+        if (o.port.empty()) fail();
+    } else {
+        o.host = arg;  // a host name, IPv4, or a bare IPv6 address (the port stays 7)
+    }
+    if (o.host.empty()) fail();
+}
+
+void parse_recv(std::string_view text, Options& o) {
+    if (text == "loop") o.recv = RecvMode::Loop;
+    else if (text == "once") o.recv = RecvMode::Once;
+    else if (text == "waitall") o.recv = RecvMode::WaitAll;
+    else if (text.starts_with("lowat=")) {
+        o.recv = RecvMode::LowAt;
+        o.lowat = static_cast<std::uint32_t>(size(text.substr(6), "--recv lowat=N", 1, 1ULL << 30));
+    } else {
+        throw Failure{"--recv must be loop, once, waitall or lowat=N, not '" + std::string(text) + "'"};
+    }
+}
+
+Options parse(int argc, char** argv, std::optional<ShowText>& show) {
+    Options o;
+    std::optional<std::string> size_text;
+    std::optional<std::uint64_t> frame_size;
+    bool window_given = false;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int opt = ::getopt_long(argc, argv, ":m:s:n:t:c:T:JqhV", kLongOptions, nullptr);
+        if (opt == -1) break;
+        std::string_view arg = optarg != nullptr ? optarg : "";
+        switch (opt) {
+        case 'm': {
+            auto mode = parse_framing_mode(arg);
+            if (!mode) throw Failure{"--mode must be raw, fixed, length or line, not '" + std::string(arg) + "'"};
+            o.shape.mode = *mode;
+            break;
+        }
+        case kFrameSize:
+            frame_size = size(arg, "--frame-size", 1, kMaxMessage);
+            break;
+        case 's':
+            size_text = std::string(arg);
+            break;
+        case 'n':
+            o.count = number(arg, "--count", 1, 1ULL << 48);
+            break;
+        case 't':
+            o.time_us = duration(arg, "--time", 1000);
+            break;
+        case 'c':
+            o.connections = static_cast<unsigned>(number(arg, "--connections", 1, 100000));
+            break;
+        case 'T':
+            o.threads = static_cast<unsigned>(number(arg, "--threads", 1, 1024));
+            break;
+        case kWorkload:
+            if (arg == "pingpong") o.workload = Workload::PingPong;
+            else if (arg == "stream") o.workload = Workload::Stream;
+            else throw Failure{"--workload must be pingpong or stream, not '" + std::string(arg) + "'"};
+            break;
+        case kWindow:
+            window_given = true;
+            o.window = size(arg, "--window", 1, 1ULL << 30);
+            break;
+        case kRate: {
+            char* end = nullptr;
+            std::string copy(arg);
+            double r = std::strtod(copy.c_str(), &end);
+            if (end == copy.c_str() || *end != '\0' || !(r > 0) || r > 1e9) {
+                throw Failure{"--rate must be a positive number of messages per second, not '" + copy + "'"};
+            }
+            o.rate = r;
+            break;
+        }
+        case kSplit:
+            o.split = static_cast<unsigned>(number(arg, "--split", 1, 65536));
+            break;
+        case kSplitDelay:
+            o.split_delay_us = duration(arg, "--split-delay", 0);
+            break;
+        case kSeed:
+            o.seed = number(arg, "--seed", 0, UINT64_MAX);
+            o.seed_given = true;
+            break;
+        case kRecv:
+            parse_recv(arg, o);
+            break;
+        case kTimeout:
+            o.timeout_us = duration(arg, "--timeout", 1000);
+            break;
+        case 'J':
+            o.json = true;
+            break;
+        case kProgress:
+            o.progress = true;
+            break;
+        case kNoProgress:
+            o.progress = false;
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'h':
+            show = ShowText{kHelp};
+            return o;
+        case 'V':
+            show = ShowText{std::string("tcpecho-probe ") + TCPECHO_VERSION + "\n"};
+            return o;
+        case ':':
+            throw Failure{"option '" + std::string(argv[optind - 1]) + "' needs a value"};
+        default:
+            throw Failure{"unknown option '" + std::string(argv[optind - 1]) + "'"};
+        }
+    }
+    if (optind + 1 != argc) throw Failure{"expected exactly one HOST[:PORT] argument"};
+    parse_target(argv[optind], o);
+
+    if (o.count && o.time_us) throw Failure{"give --count or --time, not both"};
+    if (!o.count && !o.time_us) o.count = 1000;
+
+    // Message size: payload bytes, or the frame in fixed mode.
+    const bool fixed = o.shape.mode == FramingMode::Fixed;
+    const std::uint64_t min_payload = o.shape.mode == FramingMode::Length || o.shape.mode == FramingMode::Line ? 0 : 1;
+    if (frame_size && !fixed) throw Failure{"--frame-size applies to --mode fixed only"};
+    if (size_text) {
+        auto dash = size_text->find('-');
+        if (dash == std::string::npos) {
+            o.shape.size_min = o.shape.size_max = size(*size_text, "--size", min_payload, kMaxMessage);
+        } else {
+            o.shape.size_min = size(size_text->substr(0, dash), "--size MIN", min_payload, kMaxMessage);
+            o.shape.size_max = size(size_text->substr(dash + 1), "--size MAX", min_payload, kMaxMessage);
+            if (o.shape.size_min > o.shape.size_max) throw Failure{"--size MIN-MAX needs MIN <= MAX"};
+        }
+    }
+    if (fixed) {
+        if (size_text && o.shape.size_min != o.shape.size_max) {
+            throw Failure{"fixed mode sends whole frames: give --frame-size, not a --size range"};
+        }
+        if (size_text && frame_size && *frame_size != o.shape.size_min) {
+            throw Failure{"fixed mode: --size and --frame-size disagree (a message is one frame)"};
+        }
+        std::uint64_t frame = frame_size ? *frame_size : o.shape.size_min;
+        o.shape.size_min = o.shape.size_max = frame;
+    }
+    if (o.shape.mode == FramingMode::Length && o.shape.size_max > 0xffffffffULL) {
+        throw Failure{"length mode payloads are at most 4 GiB - 1"};
+    }
+    if (o.split > 1 && o.shape.size_min + o.shape.overhead() < o.split) {
+        throw Failure{"--split " + std::to_string(o.split) + " needs messages of at least that many bytes"};
+    }
+    if (o.workload == Workload::PingPong && window_given) {
+        throw Failure{"--window applies to --workload stream only"};
+    }
+    if (o.threads == 0) {
+        unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
+        o.threads = std::min(o.connections, cpus);
+    }
+    if (o.threads > o.connections) o.threads = o.connections;
+    return o;
+}
+
+}  // namespace
+
+std::variant<Options, ShowText, UsageError> parse_options(int argc, char** argv) {
+    try {
+        std::optional<ShowText> show;
+        Options o = parse(argc, argv, show);
+        if (show) return *show;
+        return o;
+    } catch (const Failure& f) {
+        return UsageError{f.message};
+    }
+}
+
+std::string_view to_string(Workload workload) noexcept {
+    return workload == Workload::PingPong ? "pingpong" : "stream";
+}
+
+std::string to_string(RecvMode mode, std::uint32_t lowat) {
+    switch (mode) {
+    case RecvMode::Loop:
+        return "loop";
+    case RecvMode::Once:
+        return "once";
+    case RecvMode::WaitAll:
+        return "waitall";
+    case RecvMode::LowAt:
+        return "lowat=" + std::to_string(lowat);
+    }
+    return "?";
+}
+
+}  // namespace tcpecho::probe
