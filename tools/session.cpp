@@ -90,6 +90,7 @@ bool Session::connect(const addrinfo* addresses) {
             result_.local = SocketAddress::from_sockaddr(local, len).to_string();
         }
         fd_ = std::move(fd);
+        set_lowat_for_next_read();
         return true;
     }
     fail(FailureKind::Connect, "cannot connect: " + error);
@@ -359,7 +360,8 @@ void Session::set_lowat_for_next_read() {
     int value = static_cast<int>(want);
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value);
     ctx_.measurements->lowat_changes++;
-    if (want < lowat_set_) readable_ = true;  // what is queued may already satisfy the lower mark
+    // Lowering the mark needs no extra read: the kernel signals EPOLLIN itself when what is
+    // queued already meets the new mark (tcp_set_rcvlowat() calls tcp_data_ready(), since 4.19).
     lowat_set_ = want;
 }
 

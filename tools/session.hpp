@@ -98,7 +98,7 @@ private:
     std::deque<TimePoint> in_flight_;
 
     // Receiving side.
-    bool readable_ = true;
+    bool readable_ = false;  // epoll reports the initial state when the socket is added
     bool peer_rdhup_ = false;
     std::uint32_t calls_this_message_ = 0;
     std::uint32_t lowat_set_ = 0;
