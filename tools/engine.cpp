@@ -105,8 +105,17 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     using Due = std::pair<TimePoint, std::uint32_t>;
     std::priority_queue<Due, std::vector<Due>, std::greater<>> timers;
 
+    std::vector<char> counted_done(n, 0);
+    std::size_t active = n;
+    auto settle = [&](std::uint32_t i) {
+        if (counted_done[i] == 0 && sessions_[i]->finished()) {
+            counted_done[i] = 1;
+            --active;
+        }
+    };
     auto after_pump = [&](std::uint32_t i, bool more) {
         Session& s = *sessions_[i];
+        settle(i);
         if (more && in_ready[i] == 0) {
             in_ready[i] = 1;
             ready.push_back(i);
@@ -125,6 +134,7 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
 
     for (std::uint32_t i = 0; i < n; ++i) {
         Session& s = *sessions_[i];
+        settle(i);
         if (s.finished()) continue;  // could not connect
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -137,9 +147,7 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     bool ended = false;
     TimePoint next_housekeeping = Clock::now() + kHousekeeping;
     epoll_event events[256];
-    for (;;) {
-        bool active = std::any_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return !s->finished(); });
-        if (!active) break;
+    while (active > 0) {
         TimePoint now = Clock::now();
         TimePoint wake = next_housekeeping;
         if (!timers.empty()) wake = std::min(wake, timers.top().first);
@@ -183,8 +191,10 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
             if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
         }
         if (now >= next_housekeeping) {
-            for (auto& s : sessions_) {
-                if (!s->finished()) s->check_stall(now);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                if (sessions_[i]->finished()) continue;
+                sessions_[i]->check_stall(now);
+                settle(i);
             }
             publish();
             next_housekeeping = now + kHousekeeping;

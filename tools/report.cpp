@@ -96,7 +96,7 @@ double per_second(std::uint64_t n, double seconds) {
 }  // namespace
 
 void print_header(std::FILE* out, const Options& o) {
-    std::string amount = o.count ? std::to_string(*o.count) + " messages" : std::string();
+    std::string amount = o.count ? std::to_string(*o.count) + (*o.count == 1 ? " message" : " messages") : std::string();
     if (o.time_us) {
         char b[48];
         std::snprintf(b, sizeof b, "messages for %g s", static_cast<double>(*o.time_us) / 1e6);
@@ -119,13 +119,20 @@ void print_progress(std::FILE* out, const Progress& now, const Progress& before)
 }
 
 void print_failures(std::FILE* err, const Options& o, const RunResult& r) {
+    // Connection failures usually share one cause: one line per distinct message.
+    std::vector<std::pair<std::string, unsigned>> connect_errors;
+    bool verification_or_network = false;
     for (const ConnectionResult& c : r.connections) {
         if (!c.failure) continue;
         const Failure& f = *c.failure;
         if (f.kind == FailureKind::Connect) {
-            std::fprintf(err, "tcpecho-probe: connection %u: %s\n", f.connection, f.detail.c_str());
+            auto same = std::find_if(connect_errors.begin(), connect_errors.end(),
+                                     [&](const auto& e) { return e.first == f.detail; });
+            if (same == connect_errors.end()) connect_errors.emplace_back(f.detail, 1);
+            else same->second++;
             continue;
         }
+        verification_or_network = true;
         std::fprintf(err,
                      "tcpecho-probe: connection %u, message %" PRIu64 ", stream offset %" PRIu64 ": %s: %s\n",
                      f.connection, f.message, f.offset, std::string(to_string(f.kind)).c_str(), f.detail.c_str());
@@ -133,7 +140,10 @@ void print_failures(std::FILE* err, const Options& o, const RunResult& r) {
             std::fprintf(err, "  expected: %s\n  received: %s\n", f.expected.c_str(), f.received.c_str());
         }
     }
-    if (r.exit_status() != kExitOk) {
+    for (const auto& [detail, count] : connect_errors) {
+        std::fprintf(err, "tcpecho-probe: %u connection%s: %s\n", count, count == 1 ? "" : "s", detail.c_str());
+    }
+    if (verification_or_network) {
         std::fprintf(err, "tcpecho-probe: to repeat this run exactly: --seed %" PRIu64 "\n", o.seed);
     }
 }

@@ -63,9 +63,12 @@ bool Session::blocking_mode() const noexcept {
 bool Session::connect(const addrinfo* addresses) {
     std::string error = "no usable address";
     for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
+        sockaddr_storage peer{};
+        std::memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
+        const std::string where = SocketAddress::from_sockaddr(peer, ai->ai_addrlen).to_string();
         UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
         if (!fd) {
-            error = std::strerror(errno);
+            error = "socket(): " + std::string(std::strerror(errno));
             continue;
         }
         // connect() honours SO_SNDTIMEO; the blocking --recv modes also send and receive
@@ -78,7 +81,8 @@ bool Session::connect(const addrinfo* addresses) {
             rc = ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
         } while (rc != 0 && errno == EINTR);
         if (rc != 0) {
-            error = errno == EINPROGRESS ? "timed out after " + seconds_text(opt_.timeout_us) : std::strerror(errno);
+            error = where + ": " +
+                    (errno == EINPROGRESS ? "timed out after " + seconds_text(opt_.timeout_us) : std::strerror(errno));
             continue;
         }
         // Each message (or --split piece) leaves at once instead of waiting on Nagle.
@@ -93,7 +97,7 @@ bool Session::connect(const addrinfo* addresses) {
         set_lowat_for_next_read();
         return true;
     }
-    fail(FailureKind::Connect, "cannot connect: " + error);
+    fail(FailureKind::Connect, "cannot connect to " + error);
     return false;
 }
 
