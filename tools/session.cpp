@@ -27,7 +27,8 @@ std::string seconds_text(std::uint64_t us) {
 }
 
 // "a1 b2 c3 d4 [e5] f6 07 18": `before` bytes, the marked one, then the rest.
-std::string hex_window(const std::byte* before, std::size_t before_len, const std::byte* at, std::size_t at_len) {
+std::string hex_window(const std::byte* before, std::size_t before_len, const std::byte* at, std::size_t at_len,
+                       const char* nothing = "[EOF]") {
     std::string out;
     char b[8];
     for (std::size_t i = 0; i < before_len; ++i) {
@@ -38,7 +39,7 @@ std::string hex_window(const std::byte* before, std::size_t before_len, const st
         std::snprintf(b, sizeof b, i == 0 ? "[%02x]" : " %02x", std::to_integer<unsigned>(at[i]));
         out += b;
     }
-    if (at_len == 0) out += "[EOF]";
+    if (at_len == 0) out += nothing;
     return out;
 }
 
@@ -241,6 +242,7 @@ bool Session::try_read(TimePoint now) {
                                            std::to_string(rx_.position()) + " of " +
                                            std::to_string(rx_.message_size()) + " bytes of message " +
                                            std::to_string(rx_.message_index()) + " are back");
+            attach_expected(nullptr, 0, 0, "[nothing]");
             return false;
         }
         readable_ = false;
@@ -381,6 +383,7 @@ void Session::check_stall(TimePoint now) {
                                        std::to_string(rx_.message_index()) + " has " +
                                        std::to_string(rx_.position()) + " of its " +
                                        std::to_string(rx_.message_size()) + " bytes");
+        attach_expected(nullptr, 0, 0, "[nothing]");
     }
 }
 
@@ -432,7 +435,7 @@ void Session::fail_mismatch(const std::byte* chunk, std::size_t chunk_len, std::
     attach_expected(chunk, chunk_len, at);
 }
 
-void Session::attach_expected(const std::byte* chunk, std::size_t chunk_len, std::size_t at) {
+void Session::attach_expected(const std::byte* chunk, std::size_t chunk_len, std::size_t at, const char* nothing) {
     // The bytes before the offset matched, so they are both what was expected and received.
     std::size_t before = std::min(at, kContextBefore);
     MessageStream expect = rx_;  // stands at the offset
@@ -442,7 +445,7 @@ void Session::attach_expected(const std::byte* chunk, std::size_t chunk_len, std
     Failure& f = *result_.failure;
     f.expected = hex_window(chunk + at - before, before, want, want_len);
     std::size_t got_len = std::min(chunk_len - at, kContextAfter);
-    f.received = hex_window(chunk + at - before, before, chunk + at, got_len);
+    f.received = hex_window(chunk + at - before, before, chunk + at, got_len, nothing);
 }
 
 void Session::failure_received(const std::byte* chunk, std::size_t at, std::size_t chunk_len) {

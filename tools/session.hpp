@@ -73,7 +73,9 @@ private:
     void set_lowat_for_next_read();
     void fail(FailureKind kind, std::string detail);
     void fail_mismatch(const std::byte* chunk, std::size_t chunk_len, std::size_t at);
-    void attach_expected(const std::byte* chunk, std::size_t chunk_len, std::size_t at);
+    // Hex around the failure offset: expected from the regenerated stream, received from
+    // `chunk` (which may be empty; `nothing` then stands for what did not arrive).
+    void attach_expected(const std::byte* chunk, std::size_t chunk_len, std::size_t at, const char* nothing = "[EOF]");
     void failure_received(const std::byte* chunk, std::size_t at, std::size_t chunk_len);
     void capture_tcp_info();
     void update_due(TimePoint now);
