@@ -153,8 +153,9 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
     const Measurements& m = r.totals;
     std::fprintf(out, "--- %s tcpecho-probe statistics ---\n", r.peer.c_str());
     std::fprintf(out, "messages: %" PRIu64 " sent, %" PRIu64 " verified\n", t.messages_sent, t.messages_verified);
-    std::fprintf(out, "bytes:    %" PRIu64 " sent, %" PRIu64 " verified (framing included)\n", t.bytes_sent,
-                 t.bytes_verified);
+    const bool framed = o.shape.mode == FramingMode::Length || o.shape.mode == FramingMode::Line;
+    std::fprintf(out, "bytes:    %" PRIu64 " sent, %" PRIu64 " verified%s\n", t.bytes_sent, t.bytes_verified,
+                 framed ? " (framing included)" : "");
     std::fprintf(out, "rate:     %.3f s, %.0f msgs/s, %.2f MiB/s each way\n", r.seconds,
                  per_second(t.messages_verified, r.seconds), per_second(t.bytes_verified, r.seconds) / (1 << 20));
     const LogLinearHistogram& lat = m.latency_ns;
@@ -169,7 +170,11 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
     std::fprintf(out, "recv():   %" PRIu64 " calls returned data, %" PRIu64 " returned EAGAIN", m.recv_calls,
                  m.recv_eagain);
     if (calls.count() > 0) {
-        std::fprintf(out, "; per message: mean %.2f, max %" PRIu64, calls.mean(), calls.max());
+        std::fprintf(out, "; calls per message: mean %.2f, max %" PRIu64, calls.mean(), calls.max());
+        if (o.workload == Workload::Stream && m.recv_calls > 0) {
+            std::fprintf(out, "; messages per call: mean %.1f",
+                         static_cast<double>(t.messages_verified) / static_cast<double>(m.recv_calls));
+        }
     }
     std::fprintf(out, "\n");
     if (m.recv_calls > 0) {
@@ -201,10 +206,11 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
         const TcpInfo& i = c.tcp_info;
         std::fprintf(out,
                      "tcp_info: conn %u (%s): mss %u, rcv_mss %u, advmss %u, rtt %u us, rttvar %u us, snd_cwnd %u, "
-                     "total_retrans %u, reordering %u; first recv() sizes:",
+                     "total_retrans %u, reordering %u, rcv_space %u; first recv() sizes:",
                      c.id, c.local.c_str(), i.snd_mss, i.rcv_mss, i.advmss, i.rtt_us, i.rttvar_us, i.snd_cwnd,
-                     i.total_retrans, i.reordering);
+                     i.total_retrans, i.reordering, i.rcv_space);
         for (std::uint64_t s : c.first_recv_sizes) std::fprintf(out, " %" PRIu64, s);
+        if (c.first_recv_sizes.empty()) std::fprintf(out, " none");
         std::fprintf(out, "\n");
     }
     if (r.connections.size() > shown && shown == kTcpInfoShown) {

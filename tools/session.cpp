@@ -95,7 +95,7 @@ bool Session::connect(const addrinfo* addresses) {
             result_.local = SocketAddress::from_sockaddr(local, len).to_string();
         }
         fd_ = std::move(fd);
-        set_lowat_for_next_read();
+        set_lowat_for_next_read(Clock::now());
         return true;
     }
     fail(FailureKind::Connect, "cannot connect to " + error);
@@ -120,7 +120,7 @@ bool Session::pump(TimePoint now) {
         progress = try_send(now) || progress;
         if (finished()) break;
         maybe_finish(now);
-        set_lowat_for_next_read();
+        set_lowat_for_next_read(now);
     }
     update_due(now);
     return progress && !finished();
@@ -141,7 +141,7 @@ TimePoint Session::due_time(std::uint64_t message) const noexcept {
     return ctx_.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at));
 }
 
-bool Session::may_start_message(TimePoint now) {
+bool Session::may_start_message(TimePoint now) const noexcept {
     if (done_sending(now)) return false;
     const std::uint64_t out = outstanding();
     if (opt_.workload == Workload::PingPong) {
@@ -181,10 +181,11 @@ bool Session::try_send(TimePoint now) {
     tx_.fill(ctx_.send_scratch.data(), want);
     IoResult r = send_some(fd_.get(), ctx_.send_scratch.data(), want, blocking_mode() ? 0 : MSG_DONTWAIT);
     ctx_.measurements->send_calls++;
+    if (blocking_mode()) now = Clock::now();  // the call may have waited
     if (r.status == IoStatus::WouldBlock) {
         tx_.rewind_to(pos);
         if (blocking_mode()) {
-            fail(FailureKind::Timeout, "send() blocked for " + seconds_text(opt_.timeout_us) +
+            fail(FailureKind::Timeout, "a send() call blocked for " + seconds_text(opt_.timeout_us) +
                                            ": the server is not reading (or the message does not fit in the socket "
                                            "buffers while its echo is not read; use --recv loop)");
             return false;
@@ -235,6 +236,7 @@ bool Session::try_read(TimePoint now) {
                           : kUnexpectedReadSize;
     }
     IoResult r = recv_some(fd_.get(), ctx_.recv_scratch.data(), request, flags);
+    if (blocking) now = Clock::now();  // the call waited for the echo: that is the latency
     switch (r.status) {
     case IoStatus::WouldBlock:
         if (blocking) {
@@ -323,9 +325,9 @@ void Session::process(const std::byte* data, std::size_t n, bool once_call, Time
         fail(FailureKind::ShortRead,
              "one recv() returned " + std::to_string(n) + " of the " + std::to_string(expected_size) +
                  " bytes of message " + std::to_string(expected_message) +
-                 ". TCP is a byte stream: it keeps no message boundaries, and a receiver gets whatever has "
-                 "arrived (on loopback, typically one 64 KiB segment's worth). A client that reads once per "
-                 "message now takes the rest of message " +
+                 ". TCP is a byte stream: it keeps no message boundaries, and recv() returns whatever has "
+                 "arrived so far (how much depends on segment sizes, the receive window and timing: see "
+                 "tcp_info). A client that reads once per message now takes the rest of message " +
                  std::to_string(expected_message) + " for the start of message " +
                  std::to_string(expected_message + 1) + " and every later message is misaligned. Read until the "
                  "message is complete (--recv loop or waitall).");
@@ -357,11 +359,20 @@ void Session::maybe_finish(TimePoint now) {
     readable_ = true;
 }
 
-void Session::set_lowat_for_next_read() {
+void Session::set_lowat_for_next_read(TimePoint now) {
     if (opt_.recv != RecvMode::LowAt || state_ != State::Running) return;
-    // Never ask for more than is still to come, or the kernel would wait forever for it.
-    std::uint64_t out = outstanding();
-    auto want = static_cast<std::uint32_t>(out == 0 ? opt_.lowat : std::min<std::uint64_t>(opt_.lowat, out));
+    const std::uint64_t out = outstanding();
+    // Keep the mark while more bytes are coming without waiting for an echo (the rest of a
+    // message, or the next one in a stream with room in its window); otherwise never ask
+    // for more than is still due, or the kernel would wait forever for it. Lowered only when
+    // the current mark has become unreachable, so a trickling echo costs no setsockopt each.
+    const bool more_coming = tx_in_message_ || (opt_.workload == Workload::Stream && may_start_message(now));
+    std::uint32_t want = lowat_set_;
+    if (more_coming || out == 0) {
+        want = opt_.lowat;
+    } else if (lowat_set_ > out) {
+        want = static_cast<std::uint32_t>(std::min<std::uint64_t>(opt_.lowat, out));
+    }
     if (want == lowat_set_) return;
     int value = static_cast<int>(want);
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value);

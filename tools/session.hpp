@@ -64,13 +64,13 @@ private:
     [[nodiscard]] TimePoint due_time(std::uint64_t message) const noexcept;
     bool try_send(TimePoint now);
     bool try_read(TimePoint now);
-    bool may_start_message(TimePoint now);
+    [[nodiscard]] bool may_start_message(TimePoint now) const noexcept;
     void start_message(TimePoint now);
     [[nodiscard]] std::uint64_t piece_end() const noexcept;
     void process(const std::byte* data, std::size_t n, bool once_call, TimePoint now);
     void complete_message(TimePoint now);
     void maybe_finish(TimePoint now);
-    void set_lowat_for_next_read();
+    void set_lowat_for_next_read(TimePoint now);
     void fail(FailureKind kind, std::string detail);
     void fail_mismatch(const std::byte* chunk, std::size_t chunk_len, std::size_t at);
     // Hex around the failure offset: expected from the regenerated stream, received from
