@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -85,20 +86,22 @@ class ProbeTestCase(unittest.TestCase):
         return err
 
 
-def hex_marked_byte(hexdump):
-    """From 'a1 b2 [c3] d4' return 0xc3 (the byte at the error's offset)."""
-    m = re.search(r'\[([0-9a-f]{2})\]', hexdump)
-    if not m:
-        raise AssertionError('no [..] marker in %r' % hexdump)
-    return int(m.group(1), 16)
-
-
 def hex_bytes(hexdump):
     """From 'a1 b2 [c3] d4' return b'\\xa1\\xb2\\xc3\\xd4' and the marker's index."""
     tokens = hexdump.split()
     marker = [i for i, t in enumerate(tokens) if t.startswith('[')]
     data = bytes(int(t.strip('[]'), 16) for t in tokens)
     return data, (marker[0] if marker else None)
+
+
+def kill_process(proc):
+    """Cleanup for a Popen: kill it by PID if it still runs, and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.communicate(timeout=10)
+    except (subprocess.TimeoutExpired, ValueError):
+        pass
 
 
 class Daemon:
@@ -188,7 +191,6 @@ class Daemon:
 
 
 def ipv6_loopback_works():
-    import socket
     try:
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     except OSError:

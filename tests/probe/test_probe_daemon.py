@@ -2,9 +2,14 @@
 """tcpecho-probe against the real tcpechod in every mode: workloads, --split, pipelining,
 every --recv mode, several connections, --time/--rate, IPv6, and the daemon's clean exit."""
 
+import json
+import signal
+import subprocess
+import time
 import unittest
 
-from probe_common import Daemon, ProbeTestCase, ipv6_loopback_works, main, run_probe
+from probe_common import (PROBE, Daemon, ProbeTestCase, ipv6_loopback_works, kill_process,
+                          main, run_probe)
 
 FRAME = 4096
 IPV6 = ipv6_loopback_works()
@@ -142,6 +147,13 @@ class AgainstDaemon(ProbeTestCase):
                         self.assertEqual(run.doc['totals']['bytes_verified'],
                                          sum(c['bytes_verified'] for c in conns), run)
 
+    def test_200_connections_on_2_threads(self):
+        run = self.probe('length', '--mode', 'length', '-s', '1-2000', '-n', 20, '-c', 200,
+                         '-T', 2)
+        self.assertOk(run)
+        self.assertEqual(len(run.doc['connections']), 200, run)
+        self.assertEqual(run.doc['totals']['messages_verified'], 4000, run)
+
     # ---- recv modes ---------------------------------------------------------------------
     def test_every_recv_mode_every_mode(self):
         for mode, margs, _ in MODE_LIST:
@@ -174,6 +186,14 @@ class AgainstDaemon(ProbeTestCase):
                 self.assertEqual(cpm['mean'], 1, run)
                 self.assertEqual(run.doc['recv']['calls'], n, run)
                 self.assertGreaterEqual(run.doc['recv']['size']['min'], 65536, run)
+
+    def test_lowat_above_the_message_size(self):
+        # The mark can never be reached by one message: the probe must lower it, not hang.
+        for workload in ('pingpong', 'stream'):
+            with self.subTest(workload=workload):
+                run = self.probe('raw', '-s', '1000', '-n', 20, '--recv', 'lowat=1M',
+                                 '--workload', workload)
+                self.assertOk(run)
 
     def test_once_512k_raw_reports_short_read(self):
         run = self.probe('raw', '--mode', 'raw', '-s', '512K', '-n', 5, '--recv', 'once')
@@ -242,6 +262,25 @@ class AgainstDaemon(ProbeTestCase):
                         'total_retrans', 'reordering', 'rcv_space'):
                 self.assertIn(key, info, run)
             self.assertGreater(info['mss'], 0, run)
+
+    def test_sigint_stops_early_and_checks_what_was_sent(self):
+        argv = [PROBE, '-J', '-t', '30', '-c', '2', '--workload', 'stream',
+                self.daemon.target('length'), '--mode', 'length', '-s', '1-3000']
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(kill_process, proc)
+        time.sleep(0.7)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+        self.assertEqual(proc.returncode, 0, err)
+        doc = json.loads(out)
+        self.assertTrue(doc['result']['interrupted'], doc['result'])
+        self.assertEqual(doc['result']['status'], 'ok', doc['result'])
+        t = doc['totals']
+        self.assertGreater(t['messages_sent'], 0, t)
+        self.assertEqual(t['messages_verified'], t['messages_sent'], t)
+        self.assertEqual(t['bytes_verified'], t['bytes_sent'], t)
+        self.assertLess(t['seconds'], 10, t)
 
     @unittest.skipUnless(IPV6, '::1 is not usable here')
     def test_ipv6(self):

@@ -5,7 +5,6 @@ data fault must be reported at is computed by the server from the bytes it reall
 and sent."""
 
 import socket
-import unittest
 
 import faulty_servers as fs
 from probe_common import ProbeTestCase, hex_bytes, main, run_probe
