@@ -43,6 +43,18 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
 }
 
 std::optional<std::uint64_t> parse_duration_us(std::string_view text) noexcept {
+    // An optional decimal fraction ("1.5s", "0.25"): scaled exactly, in integers, below.
+    std::string_view fraction;
+    auto dot = text.find('.');
+    std::string joined;
+    if (dot != std::string_view::npos) {
+        std::size_t end = dot + 1;
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        fraction = text.substr(dot + 1, end - dot - 1);
+        if (fraction.empty() || fraction.size() > 9) return std::nullopt;
+        joined = std::string(text.substr(0, dot)) + std::string(text.substr(end));
+        text = joined;
+    }
     auto parsed = split_number_unit(text);
     if (!parsed) return std::nullopt;
     const std::string& u = parsed->unit;
@@ -52,7 +64,20 @@ std::optional<std::uint64_t> parse_duration_us(std::string_view text) noexcept {
     else if (u == "s" || u.empty()) mult = 1'000'000;
     else if (u == "m" || u == "min") mult = 60'000'000;
     else if (u == "h") mult = 3'600'000'000ULL;
-    return scaled(parsed->number, mult);
+    auto whole = scaled(parsed->number, mult);
+    if (!whole || fraction.empty()) return whole;
+    // fraction digits d1..dk mean (d1..dk / 10^k) * mult; must come out in whole microseconds.
+    std::uint64_t digits = 0;
+    std::uint64_t scale = 1;
+    for (char c : fraction) {
+        digits = digits * 10 + static_cast<std::uint64_t>(c - '0');
+        scale *= 10;
+    }
+    // digits < 10^9 and mult <= 3.6e9: the product fits in 64 bits.
+    if ((digits * mult) % scale != 0) return std::nullopt;
+    const std::uint64_t part = digits * mult / scale;
+    if (*whole > UINT64_MAX - part) return std::nullopt;
+    return *whole + part;
 }
 
 }  // namespace tcpecho

@@ -18,7 +18,7 @@
 
 namespace tcpecho::probe {
 
-std::atomic<bool> g_interrupted{false};
+std::atomic<int> g_interrupts{0};
 
 std::uint64_t connection_seed(std::uint64_t seed, unsigned id) noexcept {
     std::uint64_t z = seed + (std::uint64_t{id} + 1) * 0x9e3779b97f4a7c15ULL;
@@ -144,6 +144,7 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     pump_all(Clock::now());
 
     bool stopping = false;
+    bool abandoned = false;
     bool ended = false;
     TimePoint next_housekeeping = Clock::now() + kHousekeeping;
     epoll_event events[256];
@@ -162,10 +163,20 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
         if (got < 0 && errno != EINTR) break;
         now = Clock::now();
 
-        if (!stopping && g_interrupted.load(std::memory_order_relaxed)) {
+        const int interrupts = g_interrupts.load(std::memory_order_relaxed);
+        if (!stopping && interrupts >= 1) {
             stopping = true;
             context_.stopping = true;
             pump_all(now);
+        }
+        if (!abandoned && interrupts >= 2) {
+            abandoned = true;
+            for (std::uint32_t i = 0; i < n; ++i) {
+                if (sessions_[i]->finished()) continue;
+                sessions_[i]->abandon();
+                settle(i);
+            }
+            continue;
         }
         if (end && !ended && now >= *end) {
             ended = true;
@@ -294,7 +305,7 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
     TimePoint last = start;
     for (auto& t : threads) last = std::max(last, t->finished_at);
     result.seconds = std::chrono::duration<double>(last - start).count();
-    result.interrupted = g_interrupted.load();
+    result.interrupted = g_interrupts.load() > 0;
 
     for (auto& t : threads) {
         result.totals.merge(t->measurements());

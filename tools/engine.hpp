@@ -19,8 +19,9 @@ struct Progress {
     unsigned failed_connections;
 };
 
-// Set by the SIGINT handler: stop sending new messages, finish what is in flight, report.
-extern std::atomic<bool> g_interrupted;
+// SIGINTs so far, counted by the handler. 1: stop sending new messages, let what is in
+// flight come back, report (like ping). 2: give up on what is in flight and report now.
+extern std::atomic<int> g_interrupts;
 
 // Resolution failures come back as a RunResult with a Connect failure on connection 0.
 // `on_progress` (may be empty) is called about once a second from the calling thread.

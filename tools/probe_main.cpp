@@ -14,10 +14,10 @@ namespace {
 
 using namespace tcpecho::probe;
 
+// First Ctrl-C: stop sending, wait for what is in flight, report. Second: report now,
+// counting what did not come back. Third: the default action, for a probe that is stuck.
 void on_sigint(int /*signal*/) {
-    g_interrupted.store(true);
-    // A second Ctrl-C ends the process at once.
-    ::signal(SIGINT, SIG_DFL);
+    if (g_interrupts.fetch_add(1) + 1 >= 2) ::signal(SIGINT, SIG_DFL);
 }
 
 std::uint64_t random_seed() {

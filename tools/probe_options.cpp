@@ -58,6 +58,9 @@ const char kHelp[] =
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "\n"
+    "Ctrl-C stops sending and reports once what is in flight is back; a second Ctrl-C reports\n"
+    "at once, counting what did not come back as a timeout.\n"
+    "\n"
     "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
     "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n";
 
@@ -156,6 +159,12 @@ void parse_target(const std::string& arg, Options& o) {
         o.host = arg;  // a host name, IPv4, or a bare IPv6 address (the port stays 7)
     }
     if (o.host.empty()) fail();
+    // A numeric port must fit in 16 bits (getaddrinfo would silently wrap it); service names
+    // ("echo") are left to the resolver.
+    if (std::all_of(o.port.begin(), o.port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        unsigned long port = o.port.size() <= 5 ? std::stoul(o.port) : 100000;
+        if (port == 0 || port > 65535) throw Failure{"port must be 1..65535, not '" + o.port + "'"};
+    }
 }
 
 void parse_recv(std::string_view text, Options& o) {
@@ -175,7 +184,7 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
     std::optional<std::string> size_text;
     std::optional<std::uint64_t> frame_size;
     bool window_given = false;
-    optind = 1;
+    optind = 0;  // 0, not 1: glibc then also resets its state inside a grouped option
     opterr = 0;
     for (;;) {
         int opt = ::getopt_long(argc, argv, ":m:s:n:t:c:T:JqhV", kLongOptions, nullptr);

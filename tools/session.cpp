@@ -398,6 +398,14 @@ void Session::check_stall(TimePoint now) {
     }
 }
 
+void Session::abandon() {
+    if (finished()) return;
+    const std::uint64_t out = outstanding();
+    fail(FailureKind::Timeout, "interrupted twice: gave up waiting" +
+                                   (out > 0 ? " for " + std::to_string(out) + " bytes of echo"
+                                            : std::string(" for the server to close after our half-close")));
+}
+
 void Session::update_due(TimePoint now) {
     due_ = TimePoint::max();
     if (state_ != State::Running) return;

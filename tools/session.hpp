@@ -48,6 +48,8 @@ public:
     bool pump(TimePoint now);
     // Fails the session when it has waited for the echo longer than --timeout.
     void check_stall(TimePoint now);
+    // A second SIGINT: what is still in flight will not be waited for.
+    void abandon();
     // When pump() next has something to do for a timer; TimePoint::max() if nothing.
     [[nodiscard]] TimePoint next_due() const noexcept { return due_; }
 

@@ -57,7 +57,6 @@ class Usage(ProbeTestCase):
                     self.assertIn("Try 'tcpecho-probe --help'", run.stderr, run)
                     self.assertEqual(run.stdout, '', run)   # no run, so no JSON document
 
-    @unittest.expectedFailure  # probe bug: ports > 65535 wrap around (see report)
     def test_port_out_of_range_is_a_usage_error(self):
         for port in ('65536', '99999'):
             with self.subTest(port=port):

@@ -127,3 +127,17 @@ TEST_CASE("probe options: --help and --version", "[probe-options]") {
     REQUIRE(std::holds_alternative<ShowText>(r));
     CHECK(std::get<ShowText>(r).text.find("tcpecho-probe ") == 0);
 }
+
+TEST_CASE("probe options: durations with units and decimal fractions", "[probe-options]") {
+    CHECK(ok({"-t", "1.5s", "h"}).time_us == 1'500'000U);
+    CHECK(ok({"-t", "2.25", "h"}).time_us == 2'250'000U);
+    CHECK(ok({"--split-delay", "0.5ms", "h"}).split_delay_us == 500U);
+    CHECK(ok({"-t", "1.5m", "h"}).time_us == 90'000'000U);
+    CHECK(ok({"--split-delay", "250us", "h"}).split_delay_us == 250U);
+    CHECK(error({"-t", "0.0001ms", "h"}).find("--time") != std::string::npos);  // finer than 1 us
+    CHECK(error({"-t", "1.s", "h"}).find("--time") != std::string::npos);
+    CHECK(error({"-t", "1..5s", "h"}).find("--time") != std::string::npos);
+    CHECK(error({"h:65536"}).find("port") != std::string::npos);
+    CHECK(error({"h:0"}).find("port") != std::string::npos);
+    CHECK(ok({"h:echo"}).port == "echo");
+}
