@@ -21,92 +21,22 @@ __extension__ using uint128_t = unsigned __int128;
 // that a dropped, duplicated or swapped chunk never lines up with the expected bytes.
 class PayloadStream {
 public:
-    // avoid_newline: map '\n' to 'N' (line mode payloads must not contain the delimiter).
+    // avoid_newline: line mode payloads must not contain the delimiter.
     explicit PayloadStream(std::uint64_t seed, bool avoid_newline = false) noexcept
         : key_(seed * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL), avoid_newline_(avoid_newline) {}
 
     void fill(std::byte* out, std::size_t n) noexcept {
-        std::size_t lane = offset_ % 8;
-        if (lane != 0 && n > 0) {
-            std::uint64_t w = word(offset_ / 8);
-            std::size_t take = n < 8 - lane ? n : 8 - lane;
-            std::memcpy(out, reinterpret_cast<const std::byte*>(&w) + lane, take);
-            out += take;
-            n -= take;
-            offset_ += take;
-        }
-        std::uint64_t index = offset_ / 8;
-        std::size_t words = n / 8;
-        for (std::size_t i = 0; i < words; ++i) {
-            std::uint64_t w = word(index + i);
-            std::memcpy(out + i * 8, &w, 8);
-        }
-        out += words * 8;
-        offset_ += words * 8;
-        n -= words * 8;
-        if (n > 0) {
-            std::uint64_t w = word(offset_ / 8);
-            std::memcpy(out, &w, n);
-            offset_ += n;
+        if (avoid_newline_) {
+            fill_impl<true>(out, n);
+        } else {
+            fill_impl<false>(out, n);
         }
     }
 
     // Compares `got` with the next bytes of the stream. Returns the index of the first
     // mismatch in `got` (the stream then stands at that byte), or n when all match.
     std::size_t verify(const std::byte* got, std::size_t n) noexcept {
-        std::size_t done = 0;
-        std::size_t lane = offset_ % 8;
-        if (lane != 0 && n > 0) {
-            std::uint64_t w = word(offset_ / 8);
-            std::size_t take = n < 8 - lane ? n : 8 - lane;
-            const auto* expect = reinterpret_cast<const std::byte*>(&w) + lane;
-            for (std::size_t i = 0; i < take; ++i) {
-                if (expect[i] != got[i]) {
-                    offset_ += i;
-                    return i;
-                }
-            }
-            done = take;
-            offset_ += take;
-        }
-        // Four words per step, OR-folded, so the common all-equal case has one branch per 32 bytes.
-        std::uint64_t index = offset_ / 8;
-        while (n - done >= 32) {
-            std::uint64_t g[4];
-            std::memcpy(g, got + done, 32);
-            std::uint64_t diff = (g[0] ^ word(index)) | (g[1] ^ word(index + 1)) | (g[2] ^ word(index + 2)) |
-                                 (g[3] ^ word(index + 3));
-            if (diff != 0) break;
-            done += 32;
-            index += 4;
-            offset_ += 32;
-        }
-        while (n - done >= 8) {
-            std::uint64_t g;
-            std::memcpy(&g, got + done, 8);
-            std::uint64_t diff = g ^ word(index);
-            if (diff != 0) {
-                // Little-endian: the lowest set bit is in the first differing byte.
-                std::size_t at = static_cast<std::size_t>(std::countr_zero(diff)) / 8;
-                offset_ += at;
-                return done + at;
-            }
-            done += 8;
-            index += 1;
-            offset_ += 8;
-        }
-        if (done < n) {
-            std::uint64_t w = word(index);
-            const auto* expect = reinterpret_cast<const std::byte*>(&w);
-            for (std::size_t i = 0; done + i < n; ++i) {
-                if (expect[i] != got[done + i]) {
-                    offset_ += i;
-                    return done + i;
-                }
-            }
-            offset_ += n - done;
-        }
-        return n;
+        return avoid_newline_ ? verify_impl<true>(got, n) : verify_impl<false>(got, n);
     }
 
     void skip(std::uint64_t n) noexcept { offset_ += n; }
@@ -116,21 +46,107 @@ public:
 private:
     static constexpr std::uint64_t kGamma = 0xa0761d6478bd642fULL;
     static constexpr std::uint64_t kFold = 0xe7037ed1a0b428dbULL;
+    // Every byte gets bit 5 set, so none can be '\n' (0x0a has it clear): one OR per 8 bytes.
+    // Line-mode payloads thus carry 7 random bits per byte, plenty to catch any misplacement.
+    static constexpr std::uint64_t kNoNewline = 0x2020202020202020ULL;
 
-    [[nodiscard]] std::uint64_t word(std::uint64_t index) const noexcept {
-        std::uint64_t x = key_ + (index + 1) * kGamma;
+    // The counter for word i is key + (i + 1) * kGamma; loops step it by kGamma.
+    template <bool Line>
+    static std::uint64_t mix(std::uint64_t x) noexcept {
         uint128_t product = static_cast<uint128_t>(x) * (x ^ kFold);
         std::uint64_t w = static_cast<std::uint64_t>(product >> 64) ^ static_cast<std::uint64_t>(product);
-        return avoid_newline_ ? without_newlines(w) : w;
+        return Line ? w | kNoNewline : w;
+    }
+    [[nodiscard]] std::uint64_t counter(std::uint64_t word_index) const noexcept {
+        return key_ + (word_index + 1) * kGamma;
     }
 
-    // Branch-free: find the bytes equal to '\n' (exact zero-byte test on w ^ 0x0a...) and turn
-    // them into 'N' by xor-ing 0x0a ^ 0x4e into exactly those bytes.
-    static std::uint64_t without_newlines(std::uint64_t w) noexcept {
-        constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
-        std::uint64_t v = w ^ 0x0a0a0a0a0a0a0a0aULL;
-        std::uint64_t zero = ~(((v & kLow7) + kLow7) | v | kLow7);  // 0x80 in each zero byte
-        return w ^ ((zero >> 7) * (0x0a ^ 0x4e));
+    // Locals throughout: stores through std::byte* may alias *this, so members would be
+    // reloaded on every word.
+    template <bool Line>
+    void fill_impl(std::byte* out, std::size_t n) noexcept {
+        std::uint64_t offset = offset_;
+        std::size_t lane = offset % 8;
+        if (lane != 0 && n > 0) {
+            std::uint64_t w = mix<Line>(counter(offset / 8));
+            std::size_t take = n < 8 - lane ? n : 8 - lane;
+            std::memcpy(out, reinterpret_cast<const std::byte*>(&w) + lane, take);
+            out += take;
+            n -= take;
+            offset += take;
+        }
+        std::uint64_t x = counter(offset / 8);
+        const std::size_t words = n / 8;
+        for (std::size_t i = 0; i < words; ++i) {
+            std::uint64_t w = mix<Line>(x);
+            std::memcpy(out + i * 8, &w, 8);
+            x += kGamma;
+        }
+        out += words * 8;
+        n -= words * 8;
+        if (n > 0) {
+            std::uint64_t w = mix<Line>(x);
+            std::memcpy(out, &w, n);
+        }
+        offset_ = offset + words * 8 + n;
+    }
+
+    template <bool Line>
+    std::size_t verify_impl(const std::byte* got, std::size_t n) noexcept {
+        const std::uint64_t start = offset_;
+        std::size_t done = 0;
+        std::size_t lane = start % 8;
+        if (lane != 0 && n > 0) {
+            std::uint64_t w = mix<Line>(counter(start / 8));
+            std::size_t take = n < 8 - lane ? n : 8 - lane;
+            const auto* expect = reinterpret_cast<const std::byte*>(&w) + lane;
+            for (std::size_t i = 0; i < take; ++i) {
+                if (expect[i] != got[i]) {
+                    offset_ = start + i;
+                    return i;
+                }
+            }
+            done = take;
+        }
+        std::uint64_t x = counter((start + done) / 8);
+        // Four words per step, OR-folded, so the common all-equal case has one branch per 32 bytes.
+        while (n - done >= 32) {
+            std::uint64_t g0, g1, g2, g3;
+            std::memcpy(&g0, got + done, 8);
+            std::memcpy(&g1, got + done + 8, 8);
+            std::memcpy(&g2, got + done + 16, 8);
+            std::memcpy(&g3, got + done + 24, 8);
+            std::uint64_t diff = (g0 ^ mix<Line>(x)) | (g1 ^ mix<Line>(x + kGamma)) |
+                                 (g2 ^ mix<Line>(x + 2 * kGamma)) | (g3 ^ mix<Line>(x + 3 * kGamma));
+            if (diff != 0) break;
+            done += 32;
+            x += 4 * kGamma;
+        }
+        while (n - done >= 8) {
+            std::uint64_t g;
+            std::memcpy(&g, got + done, 8);
+            std::uint64_t diff = g ^ mix<Line>(x);
+            if (diff != 0) {
+                // Little-endian: the lowest set bit is in the first differing byte.
+                std::size_t at = done + static_cast<std::size_t>(std::countr_zero(diff)) / 8;
+                offset_ = start + at;
+                return at;
+            }
+            done += 8;
+            x += kGamma;
+        }
+        if (done < n) {
+            std::uint64_t w = mix<Line>(x);
+            const auto* expect = reinterpret_cast<const std::byte*>(&w);
+            for (std::size_t i = 0; done + i < n; ++i) {
+                if (expect[i] != got[done + i]) {
+                    offset_ = start + done + i;
+                    return done + i;
+                }
+            }
+        }
+        offset_ = start + n;
+        return n;
     }
 
     std::uint64_t key_;

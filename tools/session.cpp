@@ -171,6 +171,9 @@ bool Session::try_send(TimePoint now) {
     if (state_ != State::Running || !writable_) return false;
     if (!tx_in_message_) {
         if (!may_start_message(now)) return false;
+        // Latency starts now, not when this thread woke up: a message sent and echoed within
+        // one wake-up must not measure 0.
+        now = Clock::now();
         start_message(now);
     }
     if (piece_ > 0 && now < piece_due_) return false;
@@ -236,7 +239,9 @@ bool Session::try_read(TimePoint now) {
                           : kUnexpectedReadSize;
     }
     IoResult r = recv_some(fd_.get(), ctx_.recv_scratch.data(), request, flags);
-    if (blocking) now = Clock::now();  // the call waited for the echo: that is the latency
+    // When the echo arrived: after a blocking call, that is after the wait; after a
+    // non-blocking one, the thread's wake-up time is too early for everything sent since.
+    now = Clock::now();
     switch (r.status) {
     case IoStatus::WouldBlock:
         if (blocking) {
