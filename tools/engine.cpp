@@ -49,6 +49,7 @@ public:
         context_.send_scratch = send_buffer_;
         context_.recv_scratch = recv_buffer_;
         context_.measurements = &measurements_;
+        context_.solo = ids_.size() == 1;
         for (unsigned id : ids_) {
             sessions_.push_back(std::make_unique<Session>(context_, id, connection_seed(options.seed, id)));
         }

@@ -76,6 +76,10 @@ bool Session::connect(const addrinfo* addresses) {
         // blocking, bounded by the same timeout.
         timeval tv = to_timeval(opt_.timeout_us);
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (ctx_.solo && !blocking_mode()) {
+            // Short, so the thread still does its housekeeping (stalls, progress, SIGINT).
+            tv = to_timeval(std::min<std::uint64_t>(opt_.timeout_us, kSoloWait.count() * 1000));
+        }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         int rc = 0;
         do {
@@ -227,7 +231,10 @@ bool Session::try_read(TimePoint now) {
     // client: send the message, then recv().
     const bool blocking = blocking_mode() && state_ == State::Running && out > 0 &&
                           tx_.stream_offset() >= rx_.stream_offset() + rx_.remaining();
-    if (!blocking && (!readable_ || (blocking_mode() && out > 0))) return false;
+    // A lone ping-pong session with its message sent has nothing to do but wait for the echo.
+    const bool solo_wait = ctx_.solo && !blocking_mode() && opt_.workload == Workload::PingPong &&
+                           state_ == State::Running && out > 0 && !tx_in_message_;
+    if (!blocking && !solo_wait && (!readable_ || (blocking_mode() && out > 0))) return false;
 
     std::size_t request = 0;
     int flags = MSG_DONTWAIT;
@@ -237,6 +244,7 @@ bool Session::try_read(TimePoint now) {
     } else {
         request = out > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(out, ctx_.recv_scratch.size()))
                           : kUnexpectedReadSize;
+        if (solo_wait) flags = 0;  // blocks until data (or SO_RCVLOWAT bytes), at most kSoloWait
     }
     IoResult r = recv_some(fd_.get(), ctx_.recv_scratch.data(), request, flags);
     // When the echo arrived: after a blocking call, that is after the wait; after a
@@ -253,7 +261,7 @@ bool Session::try_read(TimePoint now) {
             return false;
         }
         readable_ = false;
-        ctx_.measurements->recv_eagain++;
+        if (!solo_wait) ctx_.measurements->recv_eagain++;  // else: kSoloWait passed, back to the loop
         return false;
     case IoStatus::Eof:
         if (state_ == State::AwaitingEof) {
@@ -279,7 +287,7 @@ bool Session::try_read(TimePoint now) {
         break;
     }
     process(ctx_.recv_scratch.data(), r.bytes, blocking && opt_.recv == RecvMode::Once, now);
-    if (!blocking && (r.bytes < request || outstanding() == 0) && !peer_rdhup_ && !finished()) {
+    if (!blocking && !solo_wait && (r.bytes < request || outstanding() == 0) && !peer_rdhup_ && !finished()) {
         // A short read on a stream socket means the receive queue is empty, and when all
         // that was sent is back nothing more is due: the next edge will say when data
         // arrives. Saves an EAGAIN call per message. (Bytes nobody sent, if any, are found

@@ -31,7 +31,13 @@ struct SessionContext {
     TimePoint start{};                       // the run's common start
     std::optional<TimePoint> end;            // --time: no new messages from then on
     bool stopping = false;                   // interrupted: no new messages
+    // The thread drives this one session only: in ping-pong it can wait for the echo in a
+    // blocking recv() (bounded by kSoloWait) instead of epoll_wait + recv, as a minimal
+    // blocking client does: one syscall less per message.
+    bool solo = false;
 };
+
+inline constexpr std::chrono::milliseconds kSoloWait{100};
 
 class Session {
 public:
