@@ -39,15 +39,16 @@ class ProbeThread {
 public:
     ProbeThread(const Options& options, std::vector<unsigned> ids) : ids_(std::move(ids)) {
         context_.options = &options;
-        send_buffer_.resize(kScratchSize);
-        // The blocking modes read a whole message with one call.
+        // The blocking modes read a whole message with one call. Not zero-filled: pages that
+        // are never used (small messages) cost no memory.
         std::size_t recv_size = kScratchSize;
         if (options.recv == RecvMode::WaitAll || options.recv == RecvMode::Once) {
             recv_size = std::max<std::size_t>(recv_size, options.shape.largest_message());
         }
-        recv_buffer_.resize(recv_size);
-        context_.send_scratch = send_buffer_;
-        context_.recv_scratch = recv_buffer_;
+        send_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kScratchSize);
+        recv_buffer_ = std::make_unique_for_overwrite<std::byte[]>(recv_size);
+        context_.send_scratch = {send_buffer_.get(), kScratchSize};
+        context_.recv_scratch = {recv_buffer_.get(), recv_size};
         context_.measurements = &measurements_;
         context_.solo = ids_.size() == 1;
         for (unsigned id : ids_) {
@@ -55,8 +56,8 @@ public:
         }
     }
 
-    void connect_all(const addrinfo* addresses) {
-        for (auto& s : sessions_) s->connect(addresses);
+    void connect_all(const addrinfo* addresses, TimePoint deadline) {
+        for (auto& s : sessions_) s->connect(addresses, deadline);
     }
 
     void run(TimePoint start, std::optional<TimePoint> end);
@@ -76,8 +77,8 @@ private:
     std::vector<unsigned> ids_;
     SessionContext context_;
     Measurements measurements_;
-    std::vector<std::byte> send_buffer_;
-    std::vector<std::byte> recv_buffer_;
+    std::unique_ptr<std::byte[]> send_buffer_;
+    std::unique_ptr<std::byte[]> recv_buffer_;
     std::vector<std::unique_ptr<Session>> sessions_;
 };
 
@@ -100,6 +101,17 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     context_.end = end;
     UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
     const std::size_t n = sessions_.size();
+    // A loop that cannot run must fail its sessions: unfinished is never "verified".
+    auto give_up_all = [&](const std::string& what) {
+        for (auto& s : sessions_) s->give_up(FailureKind::Reset, "probe error: " + what + ": " + errno_text(errno));
+    };
+    if (!epoll) {
+        give_up_all("epoll_create1");
+        publish();
+        finished_at = Clock::now();
+        done.store(true, std::memory_order_release);
+        return;
+    }
     std::vector<char> in_ready(n, 0);
     std::vector<TimePoint> queued_due(n, TimePoint::max());
     std::vector<std::uint32_t> ready;
@@ -140,10 +152,14 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u32 = i;
-        ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, s.fd(), &ev);
+        if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, s.fd(), &ev) != 0) {
+            s.give_up(FailureKind::Reset, "probe error: epoll_ctl: " + errno_text(errno));
+            settle(i);
+        }
     }
     pump_all(Clock::now());
 
+    bool have_pwait2 = true;
     bool stopping = false;
     bool abandoned = false;
     bool ended = false;
@@ -160,8 +176,17 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
             timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
             timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
         }
-        int got = ::epoll_pwait2(epoll.get(), events, 256, &timeout, nullptr);
-        if (got < 0 && errno != EINTR) break;
+        int got = have_pwait2 ? ::epoll_pwait2(epoll.get(), events, 256, &timeout, nullptr) : -1;
+        if (got < 0 && (!have_pwait2 || errno == ENOSYS)) {
+            // Before Linux 5.11 (or under a seccomp filter): millisecond timeouts, rounded up.
+            have_pwait2 = false;
+            long ms = timeout.tv_sec * 1000 + (timeout.tv_nsec + 999'999) / 1'000'000;
+            got = ::epoll_wait(epoll.get(), events, 256, static_cast<int>(ms));
+        }
+        if (got < 0 && errno != EINTR) {
+            give_up_all("epoll_wait");
+            break;
+        }
         now = Clock::now();
 
         const int interrupts = g_interrupts.load(std::memory_order_relaxed);
@@ -265,6 +290,7 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
         threads.push_back(std::make_unique<ProbeThread>(options, std::move(ids)));
     }
 
+    const TimePoint connect_deadline = Clock::now() + std::chrono::microseconds(options.timeout_us);
     std::latch connected(static_cast<std::ptrdiff_t>(threads.size()));
     std::latch go(1);
     TimePoint start{};
@@ -272,7 +298,7 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
     std::vector<std::thread> workers;
     for (auto& t : threads) {
         workers.emplace_back([&, thread = t.get()] {
-            thread->connect_all(addresses);
+            thread->connect_all(addresses, connect_deadline);
             connected.count_down();
             go.wait();  // start and end are set before the latch opens
             thread->run(start, end);
@@ -314,6 +340,16 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
     }
     std::sort(result.connections.begin(), result.connections.end(),
               [](const ConnectionResult& a, const ConnectionResult& b) { return a.id < b.id; });
+    // Belt and braces: a connection that neither failed nor finished its count was not verified.
+    if (options.count && !result.interrupted) {
+        for (ConnectionResult& c : result.connections) {
+            if (c.failure || c.messages_verified == *options.count) continue;
+            c.failure = Failure{FailureKind::Reset, c.id, c.messages_verified, c.bytes_verified,
+                                "probe error: stopped after " + std::to_string(c.messages_verified) + " of " +
+                                    std::to_string(*options.count) + " messages without a reason",
+                                {}, {}};
+        }
+    }
     return result;
 }
 

@@ -80,12 +80,14 @@ private:
             if (c == '"' || c == '\\') {
                 out_ += '\\';
                 out_ += c;
-            } else if (u < 0x20) {
+            } else if (u < 0x20 || u >= 0x80) {
+                // Control characters, and any non-ASCII byte (read as Latin-1): the document
+                // stays valid JSON whatever bytes a host name argument holds.
                 char b[8];
                 std::snprintf(b, sizeof b, "\\u%04x", u);
                 out_ += b;
             } else {
-                out_ += c;  // UTF-8 passes through; our own text is ASCII
+                out_ += c;
             }
         }
         out_ += '"';

@@ -1,6 +1,7 @@
 // tcpecho-probe: drives an echo server with reproducible messages, verifies every byte,
 // reports throughput, latency and how recv() woke up. Wiring only: options, run, report.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,6 +42,13 @@ int main(int argc, char** argv) {
     if (!options.seed_given) options.seed = random_seed();
     const bool human = !options.json && !options.quiet;
     const bool progress = human && options.progress.value_or(::isatty(STDOUT_FILENO) == 1);
+
+    // One fd per connection: use what the hard limit allows, as load tools do.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     struct sigaction sa {};
     sa.sa_handler = on_sigint;

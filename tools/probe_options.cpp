@@ -59,7 +59,8 @@ const char kHelp[] =
     "  -V, --version           show the version and exit\n"
     "\n"
     "Ctrl-C stops sending and reports once what is in flight is back; a second Ctrl-C reports\n"
-    "at once, counting what did not come back as a timeout.\n"
+    "at once (with --recv waitall/once: when the blocked call returns, within --timeout),\n"
+    "counting what did not come back as a timeout.\n"
     "\n"
     "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
     "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n";
@@ -228,8 +229,8 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
             char* end = nullptr;
             std::string copy(arg);
             double r = std::strtod(copy.c_str(), &end);
-            if (end == copy.c_str() || *end != '\0' || !(r > 0) || r > 1e9) {
-                throw Failure{"--rate must be a positive number of messages per second, not '" + copy + "'"};
+            if (end == copy.c_str() || *end != '\0' || !(r >= 0.001) || r > 1e9) {
+                throw Failure{"--rate must be 0.001..1e9 messages per second, not '" + copy + "'"};
             }
             o.rate = r;
             break;

@@ -216,7 +216,10 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
     if (r.connections.size() > shown && shown == kTcpInfoShown) {
         std::fprintf(out, "tcp_info: %zu more connections in the -J report\n", r.connections.size() - shown);
     }
-    if (r.interrupted) std::fprintf(out, "interrupted: stopped sending early, everything sent was checked\n");
+    if (r.interrupted) {
+        std::fprintf(out, t.failed == 0 ? "interrupted: stopped sending early, everything sent was checked\n"
+                                        : "interrupted: stopped sending early\n");
+    }
     int status = r.exit_status();
     if (status == kExitOk) {
         std::fprintf(out, "RESULT: OK, every byte verified (seed %" PRIu64 ")\n", o.seed);

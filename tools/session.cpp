@@ -61,9 +61,14 @@ bool Session::blocking_mode() const noexcept {
     return opt_.recv == RecvMode::WaitAll || opt_.recv == RecvMode::Once;
 }
 
-bool Session::connect(const addrinfo* addresses) {
+bool Session::connect(const addrinfo* addresses, TimePoint deadline) {
     std::string error = "no usable address";
     for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
+        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count();
+        if (left <= 0) {
+            error = "timed out: no connection within " + seconds_text(opt_.timeout_us);
+            break;
+        }
         sockaddr_storage peer{};
         std::memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
         const std::string where = SocketAddress::from_sockaddr(peer, ai->ai_addrlen).to_string();
@@ -72,24 +77,24 @@ bool Session::connect(const addrinfo* addresses) {
             error = "socket(): " + std::string(std::strerror(errno));
             continue;
         }
-        // connect() honours SO_SNDTIMEO; the blocking --recv modes also send and receive
-        // blocking, bounded by the same timeout.
-        timeval tv = to_timeval(opt_.timeout_us);
+        // connect() honours SO_SNDTIMEO: what is left of the shared connect deadline.
+        timeval tv = to_timeval(static_cast<std::uint64_t>(left));
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        // The blocking --recv modes also send and receive blocking, bounded by --timeout.
+        tv = to_timeval(opt_.timeout_us);
         if (ctx_.solo && !blocking_mode()) {
             // Short, so the thread still does its housekeeping (stalls, progress, SIGINT).
             tv = to_timeval(std::min<std::uint64_t>(opt_.timeout_us, kSoloWait.count() * 1000));
         }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        int rc = 0;
-        do {
-            rc = ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
-        } while (rc != 0 && errno == EINTR);
-        if (rc != 0) {
+        // Not retried on EINTR: a repeated connect() would report EALREADY or EISCONN.
+        if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
             error = where + ": " +
                     (errno == EINPROGRESS ? "timed out after " + seconds_text(opt_.timeout_us) : std::strerror(errno));
             continue;
         }
+        timeval send_tv = to_timeval(opt_.timeout_us);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_tv, sizeof send_tv);
         // Each message (or --split piece) leaves at once instead of waiting on Nagle.
         int one = 1;
         ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -184,7 +189,6 @@ bool Session::try_send(TimePoint now) {
     const std::uint64_t pos = tx_.position();
     const std::uint64_t end = piece_end();
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(end - pos, ctx_.send_scratch.size()));
-    const bool was_idle = outstanding() == 0;  // the stall clock starts with the first byte in flight
     tx_.fill(ctx_.send_scratch.data(), want);
     IoResult r = send_some(fd_.get(), ctx_.send_scratch.data(), want, blocking_mode() ? 0 : MSG_DONTWAIT);
     ctx_.measurements->send_calls++;
@@ -209,7 +213,9 @@ bool Session::try_send(TimePoint now) {
         tx_.rewind_to(pos + r.bytes);
         if (!blocking_mode()) writable_ = false;
     }
-    if (was_idle && r.bytes > 0) last_progress_ = now;
+    // Sending is progress too: a framed server echoes nothing until a frame is complete, so
+    // the stall clock runs from the last byte sent or received.
+    if (r.bytes > 0) last_progress_ = now;
     result_.bytes_sent += r.bytes;
     if (tx_.position() == end) {
         if (tx_.at_end()) {
@@ -409,6 +415,10 @@ void Session::check_stall(TimePoint now) {
                                        std::to_string(rx_.message_size()) + " bytes");
         attach_expected(nullptr, 0, 0, "[nothing]");
     }
+}
+
+void Session::give_up(FailureKind kind, std::string detail) {
+    if (!finished()) fail(kind, std::move(detail));
 }
 
 void Session::abandon() {

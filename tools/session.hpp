@@ -43,8 +43,9 @@ class Session {
 public:
     Session(SessionContext& context, unsigned id, std::uint64_t seed);
 
-    // Blocking connect (bounded by --timeout) to the first address that accepts.
-    bool connect(const addrinfo* addresses);
+    // Blocking connect to the first address that accepts, by `deadline` (the thread's
+    // sessions connect one after another against one shared deadline).
+    bool connect(const addrinfo* addresses, TimePoint deadline);
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
     // Edge-triggered readiness from epoll, then pump().
@@ -56,6 +57,8 @@ public:
     void check_stall(TimePoint now);
     // A second SIGINT: what is still in flight will not be waited for.
     void abandon();
+    // The thread cannot go on (epoll failed): the session fails unless already finished.
+    void give_up(FailureKind kind, std::string detail);
     // When pump() next has something to do for a timer; TimePoint::max() if nothing.
     [[nodiscard]] TimePoint next_due() const noexcept { return due_; }
 
