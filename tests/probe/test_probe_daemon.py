@@ -55,8 +55,8 @@ class AgainstDaemon(ProbeTestCase):
             raise AssertionError('tcpechod exited with %r after SIGTERM:\n%s'
                                  % (rc, cls.daemon.log()[-3000:]))
 
-    def probe(self, listener, *args):
-        return run_probe(list(args) + ['--timeout', '10', self.daemon.target(listener)])
+    def probe(self, listener, *args, timeout='10'):
+        return run_probe(list(args) + ['--timeout', timeout, self.daemon.target(listener)])
 
     # ---- workloads ----------------------------------------------------------------------
     def test_pingpong_every_mode(self):
@@ -120,6 +120,16 @@ class AgainstDaemon(ProbeTestCase):
                 self.assertEqual(run.doc['totals']['send_calls'], 4 * n, run)
                 self.assertEqual(run.doc['options']['split'], 4, run)
                 self.assertEqual(run.doc['options']['split_delay_us'], 200, run)
+
+    def test_slow_split_frame_is_not_a_stall(self):
+        # A framed server echoes nothing until the frame is complete; sending it slowly in
+        # pieces (3 x 400 ms > --timeout 1 s in total) is progress, not a stall.
+        for mode in ('length', 'line'):
+            with self.subTest(mode=mode):
+                run = self.probe(mode, *MODES[mode][0], *sizes(mode, '100'), '-n', 2, '--split', 4,
+                                 '--split-delay', '400ms', timeout='1s')
+                self.assertOk(run)
+                self.assertEqual(run.doc['options']['timeout_s'], 1, run)
 
     def test_split_stream_every_mode(self):
         n = 300
