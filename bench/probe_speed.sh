@@ -34,6 +34,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh" # write_tcpechod_config
 
 ROUNDS=5
 DURATION=4
@@ -112,20 +114,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$WORK/tcpechod.toml" <<EOF
-workers = 1
-log_level = "notice"
-drain_timeout = 1
-[limits]
-max_connections = 20000
-idle_timeout = 0
-[[listen]]
-name = "echo"
-address = "127.0.0.1"
-port = 0
-proto = "tcp"
-mode = "raw"
-EOF
+write_tcpechod_config "$WORK/tcpechod.toml" 1
 "$TCPECHOD" --config "$WORK/tcpechod.toml" >"$WORK/server.log" 2>&1 &
 SPID=$!
 PORT=""

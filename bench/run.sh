@@ -33,6 +33,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh" # write_tcpechod_config
 
 ROUNDS=3
 BULK_REPS=3          # bulk transfers per server per round (each ~1 s)
@@ -173,23 +175,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-write_tcpechod_config() { # file workers
-    cat >"$1" <<EOF
-workers = $2
-log_level = "notice"
-drain_timeout = 1
-[limits]
-max_connections = 20000
-idle_timeout = 0
-[[listen]]
-name = "echo"
-address = "127.0.0.1"
-port = 0
-proto = "tcp"
-mode = "raw"
-EOF
-}
 
 start_server() { # name
     local name=$1 logf=$WORK/$1.log pid port=""
