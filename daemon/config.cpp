@@ -5,9 +5,7 @@
 
 #include <toml++/toml.h>
 
-#include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <limits>
 #include <optional>

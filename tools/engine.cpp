@@ -14,6 +14,7 @@
 
 #include "address.hpp"
 #include "fd.hpp"
+#include "tools/payload.hpp"
 #include "tools/session.hpp"
 
 namespace tcpecho::probe {
@@ -21,10 +22,7 @@ namespace tcpecho::probe {
 std::atomic<int> g_interrupts{0};
 
 std::uint64_t connection_seed(std::uint64_t seed, unsigned id) noexcept {
-    std::uint64_t z = seed + (std::uint64_t{id} + 1) * 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return splitmix64(seed + (std::uint64_t{id} + 1) * kSplitMixGamma);
 }
 
 namespace {

@@ -7,10 +7,7 @@ namespace {
 // splitmix64 step for message sizes: independent of the payload stream, so a size range does
 // not change which payload bytes are sent.
 std::uint64_t next_random(std::uint64_t& state) noexcept {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return splitmix64(state += kSplitMixGamma);
 }
 
 }  // namespace

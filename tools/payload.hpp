@@ -13,6 +13,15 @@ namespace tcpecho {
 // GCC and Clang on 64-bit targets; __extension__ keeps -Wpedantic quiet about it.
 __extension__ using uint128_t = unsigned __int128;
 
+// splitmix64's output function (Steele, Lea, Flood 2014): turns a counter into a well-mixed
+// 64-bit value. Seeds per connection and message sizes come from it.
+inline constexpr std::uint64_t kSplitMixGamma = 0x9e3779b97f4a7c15ULL;
+constexpr std::uint64_t splitmix64(std::uint64_t z) noexcept {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 // Counter-based: word i of the stream is mix(key + (i + 1) * kGamma), so any offset can be
 // reached in O(1) (a sender rewinds after a partial send instead of buffering what the kernel
 // did not take) and words are independent, so fill and verify run at memory speed. The mixer

@@ -422,9 +422,8 @@ void Session::give_up(FailureKind kind, std::string detail) {
 }
 
 void Session::abandon() {
-    if (finished()) return;
     const std::uint64_t out = outstanding();
-    fail(FailureKind::Timeout, "interrupted twice: gave up waiting" +
+    give_up(FailureKind::Timeout, "interrupted twice: gave up waiting" +
                                    (out > 0 ? " for " + std::to_string(out) + " bytes of echo"
                                             : std::string(" for the server to close after our half-close")));
 }

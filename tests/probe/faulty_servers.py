@@ -280,9 +280,8 @@ class FragmentingServer(EchoServer):
 
 # ---- faults that stop the stream -----------------------------------------------------------
 
-class StallServer(EchoServer):
-    """Echoes `at` bytes, then echoes nothing more; keeps reading and keeps the connection
-    open (until the client closes it)."""
+class StopAtServer(EchoServer):
+    """Echoes the first `at` bytes only; subclasses say what happens then (after_send)."""
 
     def __init__(self, at, **kw):
         self.at = at
@@ -290,6 +289,11 @@ class StallServer(EchoServer):
 
     def output(self, rx, rec):
         return rx[:self.at]
+
+
+class StallServer(StopAtServer):
+    """Echoes `at` bytes, then echoes nothing more; keeps reading and keeps the connection
+    open (until the client closes it)."""
 
     def after_send(self, conn, rec):
         if len(rec.tx) >= self.at:
@@ -297,16 +301,9 @@ class StallServer(EchoServer):
         return 'continue'
 
 
-class CloseEarlyServer(EchoServer):
+class CloseEarlyServer(StopAtServer):
     """Echoes `at` bytes, then shutdown(SHUT_WR) (a clean FIN) and reads and discards
     everything else until the client closes."""
-
-    def __init__(self, at, **kw):
-        self.at = at
-        super().__init__(**kw)
-
-    def output(self, rx, rec):
-        return rx[:self.at]
 
     def after_send(self, conn, rec):
         if len(rec.tx) >= self.at:
@@ -316,15 +313,8 @@ class CloseEarlyServer(EchoServer):
         return 'continue'
 
 
-class ResetServer(EchoServer):
+class ResetServer(StopAtServer):
     """Echoes `at` bytes, then closes with SO_LINGER {1, 0}: the kernel sends RST."""
-
-    def __init__(self, at, **kw):
-        self.at = at
-        super().__init__(**kw)
-
-    def output(self, rx, rec):
-        return rx[:self.at]
 
     def after_send(self, conn, rec):
         if len(rec.tx) >= self.at:
