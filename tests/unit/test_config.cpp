@@ -134,6 +134,11 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(l.limits.output_low_watermark == 256 * KiB);
 }
 
+TEST_CASE("durations take a decimal fraction of their unit", "[config]") {
+    Config c = parse("drain_timeout = \"1.5s\"\n[[listen]]\nport = 0\n");
+    CHECK(c.drain_timeout_ms == 1500);
+}
+
 TEST_CASE("a full config with every key", "[config]") {
     Config c = parse(R"(workers = 4
 log_level = "debug"
