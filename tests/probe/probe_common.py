@@ -110,7 +110,8 @@ class Daemon:
     LISTEN_RE = re.compile(r'listening name=(\S+) .*address=(\S+)')
 
     def __init__(self, listeners, workers=2, extra_config=''):
-        # listeners: list of dicts with name, mode, and optional address, frame_size.
+        # listeners: list of dicts with name, and optional mode, proto, address, frame_size,
+        # and 'extra': more lines for that [[listen]] table (e.g. 'udp_rate_limit = 0').
         self.listeners = listeners
         self.workers = workers
         self.extra_config = extra_config
@@ -126,10 +127,14 @@ class Daemon:
             lines += ['[[listen]]',
                       'name = "%s"' % lst['name'],
                       'address = "%s"' % lst.get('address', '127.0.0.1'),
-                      'port = 0',
-                      'mode = "%s"' % lst['mode']]
+                      'port = 0']
+            if 'proto' in lst:
+                lines.append('proto = "%s"' % lst['proto'])
+            if 'mode' in lst:
+                lines.append('mode = "%s"' % lst['mode'])
             if 'frame_size' in lst:
                 lines.append('frame_size = %d' % lst['frame_size'])
+            lines += lst.get('extra', [])
         return '\n'.join(lines) + '\n'
 
     def start(self, timeout=15.0):
