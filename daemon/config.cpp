@@ -37,6 +37,8 @@ constexpr std::uint64_t kMaxWatermark = 1ULL << 30;        // 1 GiB
 constexpr std::uint64_t kMaxConnections = 10'000'000;
 constexpr std::uint64_t kMaxWorkers = 1024;
 constexpr std::uint64_t kMaxDurationMs = 7ULL * 24 * 3600 * 1000;  // a week
+constexpr std::uint64_t kMaxUdpRate = 1'000'000'000;
+constexpr std::uint64_t kMaxUdpDatagram = 65535;  // the IP length field: no datagram is larger
 
 // Reports problems at a node's position, with the dotted key path.
 class Reporter {
@@ -142,6 +144,12 @@ void read_limits(const Reporter& rep, const toml::table& table, std::string_view
             limits.output_high_watermark = static_cast<std::uint32_t>(get_size(rep, node, key, 1024, kMaxWatermark));
         } else if (k.str() == "output_low_watermark") {
             limits.output_low_watermark = static_cast<std::uint32_t>(get_size(rep, node, key, 0, kMaxWatermark));
+        } else if (k.str() == "udp_rate_limit") {
+            limits.udp_rate_limit = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 0, kMaxUdpRate));
+        } else if (k.str() == "udp_burst") {
+            limits.udp_burst = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 0, kMaxUdpRate));
+        } else if (k.str() == "udp_max_datagram") {
+            limits.udp_max_datagram = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxUdpDatagram));
         }
     }
 }
@@ -163,19 +171,45 @@ void check_watermarks(const Reporter& rep, const toml::table& table, std::string
                                            : "must be above output_low_watermark (" + high + " <= " + low + ")");
 }
 
-const std::initializer_list<std::string_view> kLimitKeys = {
+const std::initializer_list<std::string_view> kTcpLimitKeys = {
     "max_connections", "idle_timeout", "max_frame", "output_high_watermark", "output_low_watermark"};
+const std::initializer_list<std::string_view> kUdpLimitKeys = {"udp_rate_limit", "udp_burst", "udp_max_datagram"};
+const std::initializer_list<std::string_view> kLimitKeys = {
+    "max_connections", "idle_timeout",   "max_frame", "output_high_watermark", "output_low_watermark",
+    "udp_rate_limit",  "udp_burst",      "udp_max_datagram"};
+
+bool is_one_of(std::string_view key, std::initializer_list<std::string_view> keys) {
+    for (std::string_view k : keys) {
+        if (k == key) return true;
+    }
+    return false;
+}
+
+// A [[listen]] table may only set the limits its protocol uses: a TCP limit on a UDP listener
+// (or the reverse) would silently do nothing. [limits] may set both kinds, as defaults.
+void check_protocol_keys(const Reporter& rep, const toml::table& table, std::string_view prefix, Protocol proto) {
+    for (auto&& [k, node] : table) {
+        if (proto == Protocol::Udp && is_one_of(k.str(), kTcpLimitKeys)) {
+            rep.fail(k.source(), join_key(prefix, k.str()), "applies to tcp listeners only (this one is proto = \"udp\")");
+        }
+        if (proto == Protocol::Tcp && is_one_of(k.str(), kUdpLimitKeys)) {
+            rep.fail(k.source(), join_key(prefix, k.str()), "applies to udp listeners only (this one is proto = \"tcp\")");
+        }
+    }
+}
 
 ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std::size_t index,
                              const Limits& defaults) {
     std::string prefix = "listen[" + std::to_string(index) + "]";
     check_known_keys(rep, table, prefix,
                      {"name", "address", "port", "proto", "mode", "frame_size", "max_connections", "idle_timeout",
-                      "max_frame", "output_high_watermark", "output_low_watermark"});
+                      "max_frame", "output_high_watermark", "output_low_watermark", "udp_rate_limit", "udp_burst",
+                      "udp_max_datagram"});
     ListenerConfig lc;
     lc.limits = defaults;
     lc.name = "listen" + std::to_string(index);
     const toml::node* frame_size_node = nullptr;
+    const toml::node* mode_node = nullptr;
     bool have_port = false;
     for (auto&& [k, node] : table) {
         std::string key = join_key(prefix, k.str());
@@ -197,7 +231,7 @@ ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std:
             if (p == "tcp") {
                 lc.proto = Protocol::Tcp;
             } else if (p == "udp") {
-                rep.fail(node.source(), key, "\"udp\" listeners are not supported by this version yet");
+                lc.proto = Protocol::Udp;
             } else {
                 rep.fail(node.source(), key, "must be \"tcp\" or \"udp\", not \"" + std::string(p) + "\"");
             }
@@ -209,10 +243,16 @@ ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std:
                          "must be \"raw\", \"fixed\", \"length\" or \"line\", not \"" + std::string(m) + "\"");
             }
             lc.mode = *mode;
+            mode_node = &node;
         } else if (k.str() == "frame_size") {
             lc.frame_size = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxFrameSize));
             frame_size_node = &node;
         }
+    }
+    check_protocol_keys(rep, table, prefix, lc.proto);
+    if (lc.proto == Protocol::Udp && lc.mode != FramingMode::Raw) {
+        rep.fail(mode_node->source(), join_key(prefix, "mode"),
+                 "udp listeners echo each datagram whole; mode must be \"raw\" (or left out)");
     }
     read_limits(rep, table, prefix, lc.limits);
     check_watermarks(rep, table, prefix, lc.limits);
@@ -272,27 +312,31 @@ Config parse_config(std::string_view text, std::string_view source_name) {
     const toml::array* list = listen->as_array();
     if (list == nullptr) rep.fail(listen->source(), "listen", "expected an array of tables ([[listen]])");
     if (list->empty()) rep.fail(listen->source(), "listen", "no [[listen]] table: nothing to serve");
-    std::set<std::string> names;
-    std::vector<SocketAddress> bound;  // listeners with a fixed port, to find binds that must fail
+    // One name may cover a TCP and a UDP listener (as one systemd socket unit can), so a name
+    // is unique per protocol, and so is a port.
+    std::set<std::pair<std::string, Protocol>> names;
+    std::vector<std::pair<SocketAddress, Protocol>> bound;  // fixed ports, to find binds that must fail
     std::size_t index = 0;
     for (const toml::node& item : *list) {
         const toml::table* t = item.as_table();
         if (t == nullptr) rep.fail(item.source(), "listen[" + std::to_string(index) + "]", "expected a table");
         ListenerConfig lc = read_listener(rep, *t, index, cfg.limits);
         std::string prefix = "listen[" + std::to_string(index) + "]";
-        if (!names.insert(lc.name).second) {
+        std::string proto_name(to_string(lc.proto));
+        if (!names.insert({lc.name, lc.proto}).second) {
             rep.fail(position_of(*t, "name")->source(), join_key(prefix, "name"),
-                     "duplicate listener name \"" + lc.name + "\"");
+                     "duplicate listener name \"" + lc.name + "\" (for proto = \"" + proto_name + "\")");
         }
         SocketAddress here = *SocketAddress::parse(lc.address, lc.port);
-        for (const SocketAddress& other : bound) {
-            if (other.port() != lc.port || !here.overlaps(other)) continue;
+        for (const auto& [other, other_proto] : bound) {
+            if (other_proto != lc.proto || other.port() != lc.port || !here.overlaps(other)) continue;
             rep.fail(position_of(*t, "port")->source(), join_key(prefix, "port"),
-                     here.to_string() + (here.to_string() == other.to_string()
-                                             ? " is already used by another listener"
-                                             : " overlaps " + other.to_string() + " of another listener"));
+                     proto_name + " " + here.to_string() +
+                         (here.to_string() == other.to_string()
+                              ? " is already used by another listener"
+                              : " overlaps " + other.to_string() + " of another listener"));
         }
-        if (lc.port != 0) bound.push_back(here);
+        if (lc.port != 0) bound.emplace_back(here, lc.proto);
         cfg.listeners.push_back(std::move(lc));
         ++index;
     }

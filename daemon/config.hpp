@@ -23,6 +23,17 @@ struct Limits {
     std::uint32_t max_frame = 16 * 1024 * 1024;
     std::uint32_t output_high_watermark = 1024 * 1024;
     std::uint32_t output_low_watermark = 256 * 1024;
+    // UDP listeners: replies per second to one source address (token bucket), 0 = unlimited;
+    // the bucket holds udp_burst replies (0 = one second's worth).
+    std::uint32_t udp_rate_limit = 0;
+    std::uint32_t udp_burst = 0;
+    // UDP listeners: larger datagrams arrive truncated (MSG_TRUNC) and are dropped, not echoed.
+    std::uint32_t udp_max_datagram = 65535;
+
+    // The bucket size udp_burst stands for.
+    [[nodiscard]] std::uint32_t effective_udp_burst() const noexcept {
+        return udp_burst != 0 ? udp_burst : udp_rate_limit;
+    }
 };
 
 struct ListenerConfig {
@@ -30,7 +41,7 @@ struct ListenerConfig {
     std::string address = "127.0.0.1";
     std::uint16_t port = 0;
     Protocol proto = Protocol::Tcp;
-    FramingMode mode = FramingMode::Raw;
+    FramingMode mode = FramingMode::Raw;  // always Raw for UDP: a datagram is echoed whole
     std::uint32_t frame_size = 524288;  // fixed mode only
     Limits limits;
 };

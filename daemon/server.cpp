@@ -20,7 +20,14 @@ void prepare_process_signals() {
 }
 
 Server::Server(Config config) : config_(std::move(config)) {
-    for (const ListenerConfig& lc : config_.listeners) listeners_.push_back(Listener::open(lc));
+    const unsigned workers = effective_workers(config_);
+    for (const ListenerConfig& lc : config_.listeners) {
+        if (lc.proto == Protocol::Udp) {
+            udp_listeners_.push_back(UdpListener::open(lc, workers));
+        } else {
+            listeners_.push_back(Listener::open(lc));
+        }
+    }
 }
 
 Server::~Server() = default;
@@ -42,9 +49,11 @@ int Server::run() {
 
     unsigned n = effective_workers(config_);
     for (unsigned i = 0; i < n; ++i) {
-        workers_.push_back(std::make_unique<Worker>(i, listeners_, accept_gate_, [&workers_done] { workers_done.send(); }));
+        workers_.push_back(std::make_unique<Worker>(i, listeners_, udp_listeners_, accept_gate_,
+                                                    [&workers_done] { workers_done.send(); }));
     }
     for (const auto& l : listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
+    for (const auto& l : udp_listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
     try {
         for (const auto& w : workers_) w->start();
     } catch (...) {
@@ -53,7 +62,8 @@ int Server::run() {
         for (const auto& w : workers_) w->join();
         throw;
     }
-    LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s", n, listeners_.size(), config_.source.c_str(),
+    LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s", n, listeners_.size() + udp_listeners_.size(),
+               config_.source.c_str(),
                std::string(to_string(loop_strategy_from_env())).c_str());
 
     bool draining = false;

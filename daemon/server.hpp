@@ -9,6 +9,7 @@
 #include "config.hpp"
 #include "listener.hpp"
 #include "stats.hpp"
+#include "udp_listener.hpp"
 
 namespace tcpecho {
 
@@ -16,7 +17,8 @@ class Worker;
 
 class Server {
 public:
-    // Opens every listener; throws std::runtime_error when one cannot be bound.
+    // Opens every listener (a UDP one with a socket per worker); throws std::runtime_error
+    // when one cannot be bound.
     explicit Server(Config config);
     ~Server();
     Server(const Server&) = delete;
@@ -30,6 +32,7 @@ public:
 private:
     Config config_;
     std::vector<std::shared_ptr<Listener>> listeners_;
+    std::vector<std::shared_ptr<UdpListener>> udp_listeners_;
     AcceptGate accept_gate_;
     std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -34,7 +34,19 @@ private:
     X(idle_timeouts)            /* connections closed by idle_timeout */                          \
     X(connection_errors)        /* reset by the peer or failed mid-stream */                      \
     X(read_pauses)              /* backpressure: reading stopped at output_high_watermark */      \
-    X(drain_forced_closes)      /* still open when drain_timeout expired */
+    X(drain_forced_closes)      /* still open when drain_timeout expired */                       \
+    X(udp_datagrams_received)                                                                     \
+    X(udp_datagrams_echoed)                                                                       \
+    X(udp_bytes_received)                                                                         \
+    X(udp_bytes_echoed)                                                                           \
+    X(udp_dropped_truncated)    /* larger than udp_max_datagram (MSG_TRUNC): never echoed cut */  \
+    X(udp_dropped_reflection)   /* source port 0, 7, 13, 19, 37 or not unicast: reflection guard */ \
+    X(udp_dropped_self)         /* from the daemon's own address:port: an echo loop */            \
+    X(udp_dropped_rate_limit)   /* over the source address's udp_rate_limit */                    \
+    X(udp_dropped_send_full)    /* send buffer full (EAGAIN): dropped, the loop never blocks */  \
+    X(udp_dropped_receive_queue) /* the kernel's receive queue overflowed (SO_RXQ_OVFL) */       \
+    X(udp_send_errors)          /* sendmmsg failed otherwise (e.g. unreachable): dropped */      \
+    X(udp_receive_errors)
 
 struct WorkerStats {
 #define TCPECHO_COUNTER_FIELD(name) Counter name;

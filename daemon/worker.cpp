@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <new>
+#include <stdexcept>
 
 namespace tcpecho {
 
@@ -117,7 +118,8 @@ void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
 
 // --- Worker ------------------------------------------------------------------------------
 
-Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, AcceptGate& accept_gate,
+Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
+               const std::vector<std::shared_ptr<UdpListener>>& udp_listeners, AcceptGate& accept_gate,
                std::function<void()> on_finished)
     : index_(index),
       loop_(Loop::Kind::Worker, loop_strategy_from_env()),
@@ -130,6 +132,15 @@ Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& lis
       accept_retry_(loop_, [this] { resume_accepting(); }) {
     for (const auto& l : listeners) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
     resume_accepting();
+    for (const auto& l : udp_listeners) {
+        auto slot = std::make_unique<UdpEchoSlot>(*this, l, l->fd(index_));
+        // Edge-triggered like connections: a datagram that arrives later is a new edge.
+        if (!loop_.watch(slot->fd(), slot.get(), EPOLLIN | EPOLLET)) {
+            throw std::runtime_error("worker " + std::to_string(index_) + " cannot watch udp listener " +
+                                     l->config().name + ": " + errno_text(errno));
+        }
+        udp_slots_.push_back(std::move(slot));
+    }
 }
 
 Worker::~Worker() {
@@ -289,6 +300,8 @@ void Worker::expire_idle() noexcept {
 void Worker::begin_drain() noexcept {
     draining_ = true;
     pause_accepting(0);
+    // UDP has nothing in flight to finish: stop answering at once.
+    for (auto& slot : udp_slots_) loop_.unwatch(slot->fd());
     accept_retry_.stop();
     close_quiet_connections();
     if (!forced_ && live_ > 0) drain_tick_.start(kDrainTickSeconds, kDrainTickSeconds);

@@ -1,4 +1,5 @@
-// A worker thread: one event loop, the connections it accepted, its buffer pool and counters.
+// A worker thread: one event loop, the connections it accepted, its own socket of each UDP
+// listener, its buffer pool and counters.
 // Workers share nothing on the data path; the main thread talks to them only through
 // Async wake-ups (drain, force-close) and reads their counters.
 #pragma once
@@ -18,6 +19,8 @@
 #include "log.hpp"
 #include "loop.hpp"
 #include "stats.hpp"
+#include "udp_echo.hpp"
+#include "udp_listener.hpp"
 
 namespace tcpecho {
 
@@ -87,7 +90,8 @@ private:
 
 class Worker {
 public:
-    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners, AcceptGate& accept_gate,
+    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
+           const std::vector<std::shared_ptr<UdpListener>>& udp_listeners, AcceptGate& accept_gate,
            std::function<void()> on_finished);
     ~Worker();
     Worker(const Worker&) = delete;
@@ -138,6 +142,7 @@ private:
     BufferPool buffers_;
     ConnectionPool connections_;
     std::vector<std::unique_ptr<ListenerSlot>> slots_;
+    std::vector<std::unique_ptr<UdpEchoSlot>> udp_slots_;  // this worker's socket of each UDP listener
     AcceptGate& accept_gate_;
     LogRateLimit peer_log_{20};
     std::uint64_t live_ = 0;

@@ -1,0 +1,87 @@
+#include "udp_listener.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+
+namespace tcpecho {
+
+namespace {
+
+[[noreturn]] void fail(const ListenerConfig& c, std::uint16_t port, const char* what, int err) {
+    throw std::runtime_error("udp listener \"" + c.name + "\" on " + c.address + ":" + std::to_string(port) + ": " +
+                             what + ": " + errno_text(err));
+}
+
+void set_int(const ListenerConfig& c, int fd, int level, int option, const char* name) {
+    int one = 1;
+    if (::setsockopt(fd, level, option, &one, sizeof one) != 0) fail(c, c.port, name, errno);
+}
+
+UniqueFd open_socket(const ListenerConfig& c, const SocketAddress& addr, bool reuseport) {
+    UniqueFd fd(::socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) fail(c, addr.port(), "socket", errno);
+    if (reuseport) set_int(c, fd.get(), SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT");
+    if (addr.family() == AF_INET6) {
+        // "::" serves IPv4 too (dual stack), whatever net.ipv6.bindv6only says.
+        int zero = 0;
+        if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+            fail(c, addr.port(), "IPV6_V6ONLY", errno);
+        }
+    }
+    if (addr.is_wildcard()) {
+        // The destination of each datagram: the reply's source, and the own-address check.
+        set_int(c, fd.get(), IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO");
+        if (addr.family() == AF_INET6) set_int(c, fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO");
+    }
+    // The kernel's count of datagrams dropped on a full receive queue comes with each datagram.
+    set_int(c, fd.get(), SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL");
+    if (::bind(fd.get(), addr.get(), addr.length()) != 0) fail(c, addr.port(), "bind", errno);
+    return fd;
+}
+
+}  // namespace
+
+UdpListener::UdpListener(const ListenerConfig& config, std::vector<UniqueFd> fds, SocketAddress local)
+    : config_(config), fds_(std::move(fds)), local_(local) {
+    if (config_.limits.udp_rate_limit != 0) {
+        limiter_ = std::make_unique<SourceRateLimiter>(config_.limits.udp_rate_limit,
+                                                       config_.limits.effective_udp_burst());
+    }
+}
+
+std::shared_ptr<UdpListener> UdpListener::open(const ListenerConfig& config, unsigned sockets) {
+    auto addr = SocketAddress::parse(config.address, config.port);
+    if (!addr) fail(config, config.port, "bad address", EINVAL);
+    // First a plain bind, without SO_REUSEPORT: it fails if anyone holds the port, including
+    // another tcpechod whose SO_REUSEPORT group we would otherwise join and split traffic
+    // with. It also resolves port 0. Then the group is bound on the port it found free.
+    SocketAddress group_addr;
+    {
+        UniqueFd check = open_socket(config, *addr, false);
+        auto bound = SocketAddress::local_of(check.get());
+        if (!bound) fail(config, config.port, "getsockname", errno);
+        group_addr = *bound;
+    }
+    std::vector<UniqueFd> fds;
+    for (unsigned i = 0; i < std::max(sockets, 1U); ++i) fds.push_back(open_socket(config, group_addr, true));
+    return std::shared_ptr<UdpListener>(new UdpListener(config, std::move(fds), group_addr));
+}
+
+std::string UdpListener::describe() const {
+    std::string out = "name=" + config_.name + " proto=udp address=" + local_.to_string() +
+                      " sockets=" + std::to_string(fds_.size());
+    if (limiter_) {
+        out += " udp_rate_limit=" + std::to_string(config_.limits.udp_rate_limit) +
+               "/s udp_burst=" + std::to_string(config_.limits.effective_udp_burst());
+    } else {
+        out += " udp_rate_limit=unlimited";
+    }
+    if (config_.limits.udp_max_datagram < 65535) out += " udp_max_datagram=" + std::to_string(config_.limits.udp_max_datagram);
+    return out;
+}
+
+}  // namespace tcpecho
