@@ -331,10 +331,10 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         for (const auto& [other, other_proto] : bound) {
             if (other_proto != lc.proto || other.port() != lc.port || !here.overlaps(other)) continue;
             rep.fail(position_of(*t, "port")->source(), join_key(prefix, "port"),
-                     proto_name + " " + here.to_string() +
-                         (here.to_string() == other.to_string()
-                              ? " is already used by another listener"
-                              : " overlaps " + other.to_string() + " of another listener"));
+                     here.to_string() + (here.to_string() == other.to_string()
+                                             ? " is already used by another " + proto_name + " listener"
+                                             : " overlaps " + other.to_string() + " of another " + proto_name +
+                                                   " listener"));
         }
         if (lc.port != 0) bound.emplace_back(here, lc.proto);
         cfg.listeners.push_back(std::move(lc));

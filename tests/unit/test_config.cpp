@@ -95,7 +95,11 @@ TEST_CASE("the embedded default config parses", "[config]") {
     CHECK(c.limits.output_high_watermark == 1 * MiB);
     CHECK(c.limits.output_low_watermark == 256 * KiB);
 
-    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.limits.udp_rate_limit == 1000);
+    CHECK(c.limits.udp_burst == 1000);
+    CHECK(c.limits.udp_max_datagram == 65535);
+
+    REQUIRE(c.listeners.size() == 3);
     const auto& echo = c.listeners[0];
     CHECK(echo.name == "echo");
     CHECK(echo.address == "127.0.0.1");
@@ -103,7 +107,15 @@ TEST_CASE("the embedded default config parses", "[config]") {
     CHECK(echo.proto == Protocol::Tcp);
     CHECK(echo.mode == FramingMode::Raw);
     CHECK(echo.limits.max_frame == 16 * MiB);
-    const auto& length = c.listeners[1];
+    // The shipped config binds loopback only, with a reply limit (UDP echo reflects).
+    const auto& udp = c.listeners[1];
+    CHECK(udp.name == "echo");
+    CHECK(udp.address == "127.0.0.1");
+    CHECK(udp.port == 7007);
+    CHECK(udp.proto == Protocol::Udp);
+    CHECK(udp.limits.udp_rate_limit == 1000);
+    CHECK(udp.limits.effective_udp_burst() == 1000);
+    const auto& length = c.listeners[2];
     CHECK(length.name == "echo-length");
     CHECK(length.address == "127.0.0.1");
     CHECK(length.port == 7008);
@@ -132,6 +144,10 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(l.limits.max_frame == 16 * MiB);
     CHECK(l.limits.output_high_watermark == 1 * MiB);
     CHECK(l.limits.output_low_watermark == 256 * KiB);
+    // Without the keys, UDP replies are unlimited and any datagram fits.
+    CHECK(l.limits.udp_rate_limit == 0);
+    CHECK(l.limits.udp_burst == 0);
+    CHECK(l.limits.udp_max_datagram == 65535);
 }
 
 TEST_CASE("durations take a decimal fraction of their unit", "[config]") {
@@ -434,9 +450,54 @@ TEST_CASE("bad mode, proto, address and log_level", "[config][errors]") {
     CHECK(error_of("[[listen]]\nname = \"\"\nport = 1\n") == "test.toml:2:8: listen[0].name: must not be empty");
 }
 
-TEST_CASE("udp listeners are rejected until supported", "[config][errors]") {
-    CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\n") ==
-          "test.toml:3:9: listen[0].proto: \"udp\" listeners are not supported by this version yet");
+TEST_CASE("udp listeners and their limits", "[config][udp]") {
+    Config c = parse(
+        "[limits]\nudp_rate_limit = 50\nmax_connections = 7\n"
+        "[[listen]]\nname = \"u\"\nport = 9\nproto = \"udp\"\n"
+        "[[listen]]\nname = \"v\"\nport = 10\nproto = \"udp\"\nmode = \"raw\"\nudp_rate_limit = 0\n"
+        "[[listen]]\nname = \"w\"\nport = 11\nproto = \"udp\"\nudp_burst = 5\nudp_max_datagram = \"1KiB\"\n");
+    REQUIRE(c.listeners.size() == 3);
+    CHECK(c.listeners[0].proto == Protocol::Udp);
+    CHECK(c.listeners[0].mode == FramingMode::Raw);
+    CHECK(c.listeners[0].limits.udp_rate_limit == 50);
+    CHECK(c.listeners[0].limits.effective_udp_burst() == 50);  // 0 = one second's worth
+    CHECK(c.listeners[1].limits.udp_rate_limit == 0);
+    CHECK(c.listeners[2].limits.udp_rate_limit == 50);
+    CHECK(c.listeners[2].limits.effective_udp_burst() == 5);
+    CHECK(c.listeners[2].limits.udp_max_datagram == 1024);
+}
+
+TEST_CASE("a name and a port may have one tcp and one udp listener", "[config][udp]") {
+    Config c = parse("[[listen]]\nname = \"echo\"\nport = 7\n"
+                     "[[listen]]\nname = \"echo\"\nport = 7\nproto = \"udp\"\n");
+    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.listeners[0].proto == Protocol::Tcp);
+    CHECK(c.listeners[1].proto == Protocol::Udp);
+    CHECK(error_of("[[listen]]\nname = \"echo\"\nport = 7\nproto = \"udp\"\n"
+                   "[[listen]]\nname = \"echo\"\nport = 8\nproto = \"udp\"\n") ==
+          "test.toml:6:8: listen[1].name: duplicate listener name \"echo\" (for proto = \"udp\")");
+    CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"::\"\nport = 7\nproto = \"udp\"\n"
+                   "[[listen]]\nname = \"b\"\nport = 7\nproto = \"udp\"\n") ==
+          "test.toml:8:8: listen[1].port: 127.0.0.1:7 overlaps [::]:7 of another udp listener");
+}
+
+TEST_CASE("udp listener errors", "[config][udp][errors]") {
+    // Framing is a TCP notion: a datagram is echoed whole.
+    CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\nmode = \"line\"\n") ==
+          "test.toml:4:8: listen[0].mode: udp listeners echo each datagram whole; mode must be \"raw\" (or left out)");
+    // A limit of the other protocol would silently do nothing.
+    CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\nmax_connections = 5\n") ==
+          "test.toml:4:1: listen[0].max_connections: applies to tcp listeners only (this one is proto = \"udp\")");
+    CHECK(error_of("[[listen]]\nport = 1\nudp_rate_limit = 5\n") ==
+          "test.toml:3:1: listen[0].udp_rate_limit: applies to udp listeners only (this one is proto = \"tcp\")");
+    CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\nudp_rate_limit = -1\n") ==
+          "test.toml:4:18: listen[0].udp_rate_limit: value -1 is out of range (0..1000000000)");
+    CHECK(error_of("[limits]\nudp_max_datagram = 65536\n[[listen]]\nport = 1\n") ==
+          "test.toml:2:20: limits.udp_max_datagram: value 65536 is out of range (1..65535)");
+    CHECK(error_of("[limits]\nudp_max_datagram = 0\n[[listen]]\nport = 1\n") ==
+          "test.toml:2:20: limits.udp_max_datagram: value 0 is out of range (1..65535)");
+    CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\nudp_burst = \"many\"\n") ==
+          "test.toml:4:13: listen[0].udp_burst: expected an integer");
 }
 
 TEST_CASE("frame_size only with mode = fixed", "[config][errors]") {
@@ -482,10 +543,10 @@ TEST_CASE("a watermark error names the key it points at", "[config][errors][regr
 
 TEST_CASE("duplicate listener names and endpoints", "[config][errors]") {
     CHECK(error_of("[[listen]]\nname = \"echo\"\nport = 1\n[[listen]]\nname = \"echo\"\nport = 2\n") ==
-          "test.toml:5:8: listen[1].name: duplicate listener name \"echo\"");
+          "test.toml:5:8: listen[1].name: duplicate listener name \"echo\" (for proto = \"tcp\")");
     // The default address is 127.0.0.1.
     CHECK(error_of("[[listen]]\nname = \"a\"\nport = 7007\n[[listen]]\nname = \"b\"\naddress = \"127.0.0.1\"\n"
-                   "port = 7007\n") == "test.toml:7:8: listen[1].port: 127.0.0.1:7007 is already used by another listener");
+                   "port = 7007\n") == "test.toml:7:8: listen[1].port: 127.0.0.1:7007 is already used by another tcp listener");
 }
 
 TEST_CASE("duplicate endpoints are compared as addresses, not as text", "[config][errors][regression]") {
@@ -493,22 +554,22 @@ TEST_CASE("duplicate endpoints are compared as addresses, not as text", "[config
     // stripped when binding) did not collide with "::1", so the second listener failed only at
     // bind() with EADDRINUSE.
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"::\"\nport = 9\n[[listen]]\nname = \"b\"\naddress = \"::\"\n"
-                   "port = 9\n") == "test.toml:8:8: listen[1].port: [::]:9 is already used by another listener");
+                   "port = 9\n") == "test.toml:8:8: listen[1].port: [::]:9 is already used by another tcp listener");
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"::1\"\nport = 9\n[[listen]]\nname = \"b\"\n"
                    "address = \"[::1]\"\nport = 9\n") ==
-          "test.toml:8:8: listen[1].port: [::1]:9 is already used by another listener");
+          "test.toml:8:8: listen[1].port: [::1]:9 is already used by another tcp listener");
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"::\"\nport = 9\n[[listen]]\nname = \"b\"\n"
                    "address = \"0:0::0\"\nport = 9\n") ==
-          "test.toml:8:8: listen[1].port: [::]:9 is already used by another listener");
+          "test.toml:8:8: listen[1].port: [::]:9 is already used by another tcp listener");
 }
 
 TEST_CASE("a wildcard overlapping another listener on the same port is an error", "[config][errors]") {
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"0.0.0.0\"\nport = 9\n"
                    "[[listen]]\nname = \"b\"\naddress = \"127.0.0.1\"\nport = 9\n") ==
-          "test.toml:8:8: listen[1].port: 127.0.0.1:9 overlaps 0.0.0.0:9 of another listener");
+          "test.toml:8:8: listen[1].port: 127.0.0.1:9 overlaps 0.0.0.0:9 of another tcp listener");
     CHECK(error_of("[[listen]]\nname = \"a\"\naddress = \"127.0.0.1\"\nport = 9\n"
                    "[[listen]]\nname = \"b\"\naddress = \"::\"\nport = 9\n") ==
-          "test.toml:8:8: listen[1].port: [::]:9 overlaps 127.0.0.1:9 of another listener");
+          "test.toml:8:8: listen[1].port: [::]:9 overlaps 127.0.0.1:9 of another tcp listener");
     // Different ports, or two specific addresses, are fine; so is 0.0.0.0 beside ::1.
     CHECK_NOTHROW(parse("[[listen]]\nname = \"a\"\naddress = \"0.0.0.0\"\nport = 9\n"
                         "[[listen]]\nname = \"b\"\naddress = \"127.0.0.1\"\nport = 10\n"));
