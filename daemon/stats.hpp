@@ -44,7 +44,7 @@ private:
     X(udp_dropped_self)         /* from the daemon's own address:port: an echo loop */            \
     X(udp_dropped_rate_limit)   /* over the source address's udp_rate_limit */                    \
     X(udp_dropped_send_full)    /* send buffer full (EAGAIN): dropped, the loop never blocks */  \
-    X(udp_dropped_receive_queue) /* the kernel's receive queue overflowed (SO_RXQ_OVFL) */       \
+    X(udp_dropped_receive_queue) /* receive queue overflowed (SO_RXQ_OVFL; seen with the next datagram) */ \
     X(udp_send_errors)          /* sendmmsg failed otherwise (e.g. unreachable): dropped */      \
     X(udp_receive_errors)
 
