@@ -14,6 +14,7 @@
 
 #include "address.hpp"
 #include "fd.hpp"
+#include "tools/epoll_waiter.hpp"
 #include "tools/payload.hpp"
 #include "tools/session.hpp"
 
@@ -157,7 +158,7 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     }
     pump_all(Clock::now());
 
-    bool have_pwait2 = true;
+    EpollWaiter waiter;
     bool stopping = false;
     bool abandoned = false;
     bool ended = false;
@@ -168,19 +169,9 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
         TimePoint wake = next_housekeeping;
         if (!timers.empty()) wake = std::min(wake, timers.top().first);
         if (end && !ended) wake = std::min(wake, *end);
-        timespec timeout{0, 0};
-        if (ready.empty() && wake > now) {
-            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
-            timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-            timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-        }
-        int got = have_pwait2 ? ::epoll_pwait2(epoll.get(), events, 256, &timeout, nullptr) : -1;
-        if (got < 0 && (!have_pwait2 || errno == ENOSYS)) {
-            // Before Linux 5.11 (or under a seccomp filter): millisecond timeouts, rounded up.
-            have_pwait2 = false;
-            long ms = timeout.tv_sec * 1000 + (timeout.tv_nsec + 999'999) / 1'000'000;
-            got = ::epoll_wait(epoll.get(), events, 256, static_cast<int>(ms));
-        }
+        std::chrono::nanoseconds timeout{0};
+        if (ready.empty() && wake > now) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now);
+        int got = waiter.wait(epoll.get(), events, 256, timeout);
         if (got < 0 && errno != EINTR) {
             give_up_all("epoll_wait");
             break;
@@ -316,7 +307,7 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         TimePoint now = Clock::now();
         if (now >= next_report) {
-            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0};
+            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0, 0};
             for (auto& t : threads) {
                 p.messages_verified += t->messages.load(std::memory_order_relaxed);
                 p.bytes_verified += t->bytes.load(std::memory_order_relaxed);

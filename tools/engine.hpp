@@ -17,6 +17,7 @@ struct Progress {
     std::uint64_t messages_verified;
     std::uint64_t bytes_verified;
     unsigned failed_connections;
+    std::uint64_t lost = 0;  // --udp: datagrams counted lost so far
 };
 
 // SIGINTs so far, counted by the handler. 1: stop sending new messages, let what is in

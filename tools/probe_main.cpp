@@ -1,5 +1,6 @@
 // tcpecho-probe: drives an echo server with reproducible messages, verifies every byte,
-// reports throughput, latency and how recv() woke up. Wiring only: options, run, report.
+// reports throughput, latency and how recv() woke up; with --udp, datagrams, loss and order.
+// Wiring only: options, run (TCP or UDP engine), report.
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include "tools/engine.hpp"
 #include "tools/probe_options.hpp"
 #include "tools/report.hpp"
+#include "tools/udp_engine.hpp"
+#include "tools/udp_report.hpp"
 
 namespace {
 
@@ -54,8 +57,7 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_sigint;
     ::sigaction(SIGINT, &sa, nullptr);
 
-    if (human) print_header(stdout, options);
-    Progress before{0, 0, 0, 0};
+    Progress before{0, 0, 0, 0, 0};
     std::function<void(const Progress&)> on_progress;
     if (progress) {
         on_progress = [&](const Progress& now) {
@@ -63,6 +65,18 @@ int main(int argc, char** argv) {
             before = now;
         };
     }
+    if (options.udp) {
+        if (human) print_udp_header(stdout, options);
+        UdpRunResult result = run_udp_probe(options, on_progress);
+        print_udp_errors(stderr, options, result);
+        if (options.json) {
+            std::fputs(udp_json_report(options, result).c_str(), stdout);
+        } else if (human) {
+            print_udp_summary(stdout, options, result);
+        }
+        return result.exit_status();
+    }
+    if (human) print_header(stdout, options);
     RunResult result = run_probe(options, on_progress);
 
     print_failures(stderr, options, result);

@@ -50,6 +50,22 @@ const char kHelp[] =
     "                          explains when TCP delivers a message in pieces\n"
     "      --timeout D         connect timeout, and longest wait for an echo (default 5s)\n"
     "\n"
+    "UDP (--udp):\n"
+    "      --udp               send datagrams to a UDP echo server instead: -c flows, each its\n"
+    "                          own connected socket; -s is each datagram's UDP payload (0..65535\n"
+    "                          accepted, the kernel allows 65507 over IPv4, 65527 over IPv6);\n"
+    "                          -n datagrams per flow, or -t; --rate paces all flows together;\n"
+    "                          --workload pingpong keeps 1 datagram in flight per flow, stream up\n"
+    "                          to --window bytes; a datagram not back within --timeout is lost\n"
+    "      --max-loss PCT      tolerated loss, e.g. 0.5 or 0.5% (default 0)\n"
+    "                          Each datagram of 24 bytes or more starts with a header: magic,\n"
+    "                          flow id, sequence number, send time; then a payload derived from\n"
+    "                          (seed, flow, sequence). A shorter one is all payload, is kept alone\n"
+    "                          in flight, and its echo is matched to it (0 bytes: by the empty\n"
+    "                          echo). Reported: sent, received, lost, duplicated, reordered,\n"
+    "                          corrupted, late (echoed after counted lost), latency. --mode,\n"
+    "                          --frame-size, --recv, --split, --split-delay are TCP only.\n"
+    "\n"
     "Output:\n"
     "  -J, --json              one JSON document on stdout (also when the run fails)\n"
     "      --progress          a line per second while running (default: when stdout is a TTY)\n"
@@ -63,7 +79,10 @@ const char kHelp[] =
     "counting what did not come back as a timeout.\n"
     "\n"
     "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
-    "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n";
+    "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n"
+    "With --udp: 0 every datagram verified and loss within --max-loss; 1 a corrupted datagram,\n"
+    "or too much loss; 2 usage error, or the kernel refused the datagram size (EMSGSIZE);\n"
+    "3 a network error, e.g. nothing listening (connection refused).\n";
 
 enum LongOnly : int {
     kFrameSize = 256,
@@ -77,6 +96,8 @@ enum LongOnly : int {
     kTimeout,
     kProgress,
     kNoProgress,
+    kUdp,
+    kMaxLoss,
 };
 
 const option kLongOptions[] = {
@@ -98,6 +119,8 @@ const option kLongOptions[] = {
     {"json", no_argument, nullptr, 'J'},
     {"progress", no_argument, nullptr, kProgress},
     {"no-progress", no_argument, nullptr, kNoProgress},
+    {"udp", no_argument, nullptr, kUdp},
+    {"max-loss", required_argument, nullptr, kMaxLoss},
     {"quiet", no_argument, nullptr, 'q'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
@@ -168,6 +191,19 @@ void parse_target(const std::string& arg, Options& o) {
     }
 }
 
+// "0.5", "0.5%", "100": a percentage of the datagrams sent.
+double percent(std::string_view text, std::string_view what) {
+    std::string copy(text);
+    if (!copy.empty() && copy.back() == '%') copy.pop_back();
+    char* end = nullptr;
+    const double v = copy.empty() || copy.front() == ' ' ? -1 : std::strtod(copy.c_str(), &end);
+    if (end == nullptr || end == copy.c_str() || *end != '\0' || !(v >= 0) || v > 100) {
+        throw Failure{std::string(what) + " must be a percentage in 0..100 such as 0.5 or 0.5%, not '" +
+                      std::string(text) + "'"};
+    }
+    return v;
+}
+
 void parse_recv(std::string_view text, Options& o) {
     if (text == "loop") o.recv = RecvMode::Loop;
     else if (text == "once") o.recv = RecvMode::Once;
@@ -180,11 +216,21 @@ void parse_recv(std::string_view text, Options& o) {
     }
 }
 
+void parse_udp_size(const std::optional<std::string>& size_text, Options& o);
+void parse_tcp_size(const std::optional<std::string>& size_text, const std::optional<std::uint64_t>& frame_size,
+                    Options& o);
+
 Options parse(int argc, char** argv, std::optional<ShowText>& show) {
     Options o;
     std::optional<std::string> size_text;
     std::optional<std::uint64_t> frame_size;
     bool window_given = false;
+    bool max_loss_given = false;
+    // The first option given that only means something for a TCP stream: refused with --udp.
+    std::optional<std::string> tcp_only;
+    auto tcp_option = [&](std::string name) {
+        if (!tcp_only) tcp_only = std::move(name);
+    };
     optind = 0;  // 0, not 1: glibc then also resets its state inside a grouped option
     opterr = 0;
     for (;;) {
@@ -196,10 +242,12 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
             auto mode = parse_framing_mode(arg);
             if (!mode) throw Failure{"--mode must be raw, fixed, length or line, not '" + std::string(arg) + "'"};
             o.shape.mode = *mode;
+            if (*mode != FramingMode::Raw) tcp_option("--mode " + std::string(arg));
             break;
         }
         case kFrameSize:
             frame_size = size(arg, "--frame-size", 1, kMaxMessage);
+            tcp_option("--frame-size");
             break;
         case 's':
             size_text = std::string(arg);
@@ -237,9 +285,11 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
         }
         case kSplit:
             o.split = static_cast<unsigned>(number(arg, "--split", 1, 65536));
+            tcp_option("--split");
             break;
         case kSplitDelay:
             o.split_delay_us = duration(arg, "--split-delay", 0);
+            tcp_option("--split-delay");
             break;
         case kSeed:
             o.seed = number(arg, "--seed", 0, UINT64_MAX);
@@ -247,6 +297,7 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
             break;
         case kRecv:
             parse_recv(arg, o);
+            tcp_option("--recv " + std::string(arg));
             break;
         case kTimeout:
             o.timeout_us = duration(arg, "--timeout", 1000);
@@ -259,6 +310,13 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
             break;
         case kNoProgress:
             o.progress = false;
+            break;
+        case kUdp:
+            o.udp = true;
+            break;
+        case kMaxLoss:
+            o.max_loss_percent = percent(arg, "--max-loss");
+            max_loss_given = true;
             break;
         case 'q':
             o.quiet = true;
@@ -281,6 +339,43 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
     if (o.count && o.time_us) throw Failure{"give --count or --time, not both"};
     if (!o.count && !o.time_us) o.count = 1000;
 
+    if (o.udp && tcp_only) {
+        throw Failure{*tcp_only + " applies to TCP only: it cannot be combined with --udp"};
+    }
+    if (max_loss_given && !o.udp) throw Failure{"--max-loss applies to --udp only"};
+    if (o.udp) {
+        parse_udp_size(size_text, o);
+    } else {
+        parse_tcp_size(size_text, frame_size, o);
+    }
+    if (o.workload == Workload::PingPong && window_given) {
+        throw Failure{"--window applies to --workload stream only"};
+    }
+    if (o.threads == 0) {
+        unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
+        o.threads = std::min(o.connections, cpus);
+    }
+    if (o.threads > o.connections) o.threads = o.connections;
+    return o;
+}
+
+// UDP: -s is the UDP payload of each datagram, exactly what the server receives. Anything the
+// length field can say is accepted here; the kernel decides what it really sends (EMSGSIZE).
+void parse_udp_size(const std::optional<std::string>& size_text, Options& o) {
+    constexpr std::uint64_t kMax = 65535;
+    if (!size_text) return;
+    auto dash = size_text->find('-');
+    if (dash == std::string::npos) {
+        o.shape.size_min = o.shape.size_max = size(*size_text, "--size", 0, kMax);
+    } else {
+        o.shape.size_min = size(size_text->substr(0, dash), "--size MIN", 0, kMax);
+        o.shape.size_max = size(size_text->substr(dash + 1), "--size MAX", 0, kMax);
+        if (o.shape.size_min > o.shape.size_max) throw Failure{"--size MIN-MAX needs MIN <= MAX"};
+    }
+}
+
+void parse_tcp_size(const std::optional<std::string>& size_text, const std::optional<std::uint64_t>& frame_size,
+                    Options& o) {
     // Message size: payload bytes, or the frame in fixed mode.
     const bool fixed = o.shape.mode == FramingMode::Fixed;
     const std::uint64_t min_payload = o.shape.mode == FramingMode::Length || o.shape.mode == FramingMode::Line ? 0 : 1;
@@ -311,15 +406,6 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
     if (o.split > 1 && o.shape.size_min + o.shape.overhead() < o.split) {
         throw Failure{"--split " + std::to_string(o.split) + " needs messages of at least that many bytes"};
     }
-    if (o.workload == Workload::PingPong && window_given) {
-        throw Failure{"--window applies to --workload stream only"};
-    }
-    if (o.threads == 0) {
-        unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
-        o.threads = std::min(o.connections, cpus);
-    }
-    if (o.threads > o.connections) o.threads = o.connections;
-    return o;
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ struct Options {
     bool json = false;
     bool quiet = false;
     std::optional<bool> progress;  // unset: on when stdout is a terminal
+    // --udp: datagrams instead of a byte stream. `connections` is then the number of flows
+    // (one connected UDP socket each), `shape.size_*` the UDP payload size of each datagram,
+    // `count` datagrams per flow, `timeout_us` how long a datagram may take to come back
+    // before it counts as lost; the TCP-only options (mode, recv, split) are refused.
+    bool udp = false;
+    double max_loss_percent = 0;  // --max-loss: exit 1 when more of the datagrams are lost
 };
 
 struct ShowText {

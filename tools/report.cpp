@@ -4,7 +4,6 @@
 #include <cinttypes>
 
 #include "build_config.hpp"
-#include "tools/json_writer.hpp"
 
 namespace tcpecho::probe {
 
@@ -47,18 +46,6 @@ namespace {
 
 constexpr unsigned kTcpInfoShown = 4;
 
-std::string duration_text(std::uint64_t ns) {
-    char b[32];
-    if (ns < 1'000'000) {
-        std::snprintf(b, sizeof b, "%.1f us", static_cast<double>(ns) / 1e3);
-    } else if (ns < 10'000'000'000ULL) {
-        std::snprintf(b, sizeof b, "%.2f ms", static_cast<double>(ns) / 1e6);
-    } else {
-        std::snprintf(b, sizeof b, "%.2f s", static_cast<double>(ns) / 1e9);
-    }
-    return b;
-}
-
 std::string size_text(const Options& o) {
     const MessageShape& s = o.shape;
     std::string text = s.size_min == s.size_max ? std::to_string(s.size_min)
@@ -89,11 +76,46 @@ Totals totals_of(const RunResult& r) {
     return t;
 }
 
-double per_second(std::uint64_t n, double seconds) {
+}  // namespace
+
+std::string duration_text(std::uint64_t ns) {
+    char b[32];
+    if (ns < 1'000'000) {
+        std::snprintf(b, sizeof b, "%.1f us", static_cast<double>(ns) / 1e3);
+    } else if (ns < 10'000'000'000ULL) {
+        std::snprintf(b, sizeof b, "%.2f ms", static_cast<double>(ns) / 1e6);
+    } else {
+        std::snprintf(b, sizeof b, "%.2f s", static_cast<double>(ns) / 1e9);
+    }
+    return b;
+}
+
+double per_second(std::uint64_t n, double seconds) noexcept {
     return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
 }
 
-}  // namespace
+void print_latency(std::FILE* out, const LogLinearHistogram& lat, const char* note) {
+    if (lat.count() == 0) return;
+    std::fprintf(out, "latency:  min %s, p50 %s, p90 %s, p99 %s, p99.9 %s, max %s%s\n", duration_text(lat.min()).c_str(),
+                 duration_text(lat.quantile(0.5)).c_str(), duration_text(lat.quantile(0.9)).c_str(),
+                 duration_text(lat.quantile(0.99)).c_str(), duration_text(lat.quantile(0.999)).c_str(),
+                 duration_text(lat.max()).c_str(), note);
+}
+
+void latency_json(JsonWriter& j, const LogLinearHistogram& lat, bool from_scheduled_time) {
+    j.begin_object("latency_us");
+    j.value("count", lat.count());
+    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+    j.value("min", us(lat.min()));
+    j.value("mean", lat.mean() / 1e3);
+    j.value("p50", us(lat.quantile(0.5)));
+    j.value("p90", us(lat.quantile(0.9)));
+    j.value("p99", us(lat.quantile(0.99)));
+    j.value("p99_9", us(lat.quantile(0.999)));
+    j.value("max", us(lat.max()));
+    j.value("from_scheduled_time", from_scheduled_time);
+    j.end_object();
+}
 
 void print_header(std::FILE* out, const Options& o) {
     std::string amount = o.count ? std::to_string(*o.count) + (*o.count == 1 ? " message" : " messages") : std::string();
@@ -111,10 +133,12 @@ void print_header(std::FILE* out, const Options& o) {
 
 void print_progress(std::FILE* out, const Progress& now, const Progress& before) {
     double dt = now.seconds - before.seconds;
-    std::fprintf(out, "[%6.1fs] %10.0f msgs/s %10.2f MiB/s  %" PRIu64 " verified%s\n", now.seconds,
+    std::string lost;
+    if (now.lost > 0) lost = "  " + std::to_string(now.lost) + " lost";
+    std::fprintf(out, "[%6.1fs] %10.0f msgs/s %10.2f MiB/s  %" PRIu64 " verified%s%s\n", now.seconds,
                  per_second(now.messages_verified - before.messages_verified, dt),
                  per_second(now.bytes_verified - before.bytes_verified, dt) / (1 << 20), now.messages_verified,
-                 now.failed_connections > 0 ? "  FAILING" : "");
+                 lost.c_str(), now.failed_connections > 0 ? "  FAILING" : "");
     std::fflush(out);
 }
 
@@ -158,14 +182,7 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
                  framed ? " (framing included)" : "");
     std::fprintf(out, "rate:     %.3f s, %.0f msgs/s, %.2f MiB/s each way\n", r.seconds,
                  per_second(t.messages_verified, r.seconds), per_second(t.bytes_verified, r.seconds) / (1 << 20));
-    const LogLinearHistogram& lat = m.latency_ns;
-    if (lat.count() > 0) {
-        std::fprintf(out, "latency:  min %s, p50 %s, p90 %s, p99 %s, p99.9 %s, max %s%s\n",
-                     duration_text(lat.min()).c_str(), duration_text(lat.quantile(0.5)).c_str(),
-                     duration_text(lat.quantile(0.9)).c_str(), duration_text(lat.quantile(0.99)).c_str(),
-                     duration_text(lat.quantile(0.999)).c_str(), duration_text(lat.max()).c_str(),
-                     o.rate > 0 ? " (from each message's scheduled send time)" : "");
-    }
+    print_latency(out, m.latency_ns, o.rate > 0 ? " (from each message's scheduled send time)" : "");
     const LogLinearHistogram& calls = m.recv_calls_per_message;
     std::fprintf(out, "recv():   %" PRIu64 " calls returned data, %" PRIu64 " returned EAGAIN", m.recv_calls,
                  m.recv_eagain);
@@ -297,19 +314,7 @@ std::string json_report(const Options& o, const RunResult& r) {
     j.value("send_calls", m.send_calls);
     j.end_object();
 
-    const LogLinearHistogram& lat = m.latency_ns;
-    j.begin_object("latency_us");
-    j.value("count", lat.count());
-    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-    j.value("min", us(lat.min()));
-    j.value("mean", lat.mean() / 1e3);
-    j.value("p50", us(lat.quantile(0.5)));
-    j.value("p90", us(lat.quantile(0.9)));
-    j.value("p99", us(lat.quantile(0.99)));
-    j.value("p99_9", us(lat.quantile(0.999)));
-    j.value("max", us(lat.max()));
-    j.value("from_scheduled_time", o.rate > 0);
-    j.end_object();
+    latency_json(j, m.latency_ns, o.rate > 0);
 
     j.begin_object("recv");
     j.value("calls", m.recv_calls);

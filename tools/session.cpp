@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "address.hpp"
+#include "tools/hex_dump.hpp"
 
 namespace tcpecho::probe {
 
@@ -24,23 +25,6 @@ std::string seconds_text(std::uint64_t us) {
     char b[32];
     std::snprintf(b, sizeof b, "%g s", static_cast<double>(us) / 1e6);
     return b;
-}
-
-// "a1 b2 c3 d4 [e5] f6 07 18": `before` bytes, the marked one, then the rest.
-std::string hex_window(const std::byte* before, std::size_t before_len, const std::byte* at, std::size_t at_len,
-                       const char* nothing = "[EOF]") {
-    std::string out;
-    char b[8];
-    for (std::size_t i = 0; i < before_len; ++i) {
-        std::snprintf(b, sizeof b, "%02x ", std::to_integer<unsigned>(before[i]));
-        out += b;
-    }
-    for (std::size_t i = 0; i < at_len; ++i) {
-        std::snprintf(b, sizeof b, i == 0 ? "[%02x]" : " %02x", std::to_integer<unsigned>(at[i]));
-        out += b;
-    }
-    if (at_len == 0) out += nothing;
-    return out;
 }
 
 constexpr std::size_t kContextBefore = 4;

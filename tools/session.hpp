@@ -13,14 +13,13 @@
 #include <string>
 
 #include "fd.hpp"
+#include "tools/probe_clock.hpp"
 #include "tools/message_stream.hpp"
 #include "tools/probe_options.hpp"
 #include "tools/probe_result.hpp"
 
 namespace tcpecho::probe {
 
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
 
 // What every session of one thread shares: options, scratch buffers, measurements.
 struct SessionContext {

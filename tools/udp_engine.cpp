@@ -1,0 +1,349 @@
+#include "tools/udp_engine.hpp"
+
+#include <netdb.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <latch>
+#include <memory>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "address.hpp"
+#include "fd.hpp"
+#include "tools/epoll_waiter.hpp"
+#include "tools/udp_flow.hpp"
+
+namespace tcpecho::probe {
+
+namespace {
+
+// How often live figures are published for the progress line.
+constexpr auto kHousekeeping = std::chrono::milliseconds(100);
+constexpr int kMaxEvents = 256;
+
+// One thread's flows and their loop. Owned through unique_ptr: flows keep a reference to
+// `context_`.
+class UdpThread {
+public:
+    UdpThread(const Options& options, std::string peer, const std::vector<unsigned>& ids) {
+        context_.options = &options;
+        context_.peer = std::move(peer);
+        // Not zero-filled: a thread of small datagrams never touches most of these pages.
+        send_buffer_ = std::make_unique_for_overwrite<std::byte[]>(udp::kMaxDatagram);
+        recv_buffer_ = std::make_unique_for_overwrite<std::byte[]>(udp::kMaxDatagram + 1);
+        context_.send_scratch = {send_buffer_.get(), udp::kMaxDatagram};
+        context_.recv_scratch = {recv_buffer_.get(), udp::kMaxDatagram + 1};
+        context_.latency_ns = &latency_ns_;
+        for (unsigned id : ids) {
+            flows_.push_back(std::make_unique<UdpFlow>(context_, id, connection_seed(options.seed, id)));
+        }
+    }
+
+    void open_all(const addrinfo& address) {
+        for (auto& f : flows_) f->open(address);
+    }
+
+    void run(TimePoint start, std::optional<TimePoint> end);
+
+    std::atomic<std::uint64_t> received{0};
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<std::uint64_t> lost{0};
+    std::atomic<unsigned> failed{0};
+    std::atomic<bool> done{false};
+    TimePoint finished_at{};  // written before `done`
+
+    [[nodiscard]] const std::vector<std::unique_ptr<UdpFlow>>& flows() const noexcept { return flows_; }
+    [[nodiscard]] const LogLinearHistogram& latency_ns() const noexcept { return latency_ns_; }
+
+private:
+    void publish() noexcept;
+    void finish() noexcept {
+        publish();
+        finished_at = Clock::now();
+        done.store(true, std::memory_order_release);
+    }
+
+    UdpContext context_;
+    LogLinearHistogram latency_ns_;
+    std::unique_ptr<std::byte[]> send_buffer_;
+    std::unique_ptr<std::byte[]> recv_buffer_;
+    std::vector<std::unique_ptr<UdpFlow>> flows_;
+};
+
+void UdpThread::publish() noexcept {
+    std::uint64_t r = 0;
+    std::uint64_t b = 0;
+    std::uint64_t l = 0;
+    unsigned f = 0;
+    for (const auto& flow : flows_) {
+        const UdpFlowResult& res = flow->result();
+        r += res.counters.received;
+        b += res.counters.bytes_received;
+        l += res.counters.lost;
+        if (res.failure || res.corruption) ++f;
+    }
+    received.store(r, std::memory_order_relaxed);
+    bytes.store(b, std::memory_order_relaxed);
+    lost.store(l, std::memory_order_relaxed);
+    failed.store(f, std::memory_order_relaxed);
+}
+
+void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
+    context_.start = start;
+    context_.end = end;
+    const std::size_t n = flows_.size();
+    UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
+    // A loop that cannot run must fail its flows: unfinished is never "verified".
+    auto give_up_all = [&](const std::string& what) {
+        const std::string detail = "probe error: " + what + ": " + errno_text(errno);
+        for (auto& f : flows_) f->give_up(UdpErrorKind::Network, detail);
+    };
+    if (!epoll) {
+        give_up_all("epoll_create1");
+        finish();
+        return;
+    }
+
+    std::vector<char> counted_done(n, 0);
+    std::vector<char> watching_out(n, 0);
+    std::vector<char> in_ready(n, 0);
+    std::vector<TimePoint> queued_due(n, TimePoint::max());
+    std::vector<std::uint32_t> ready;
+    using Due = std::pair<TimePoint, std::uint32_t>;
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> timers;
+    std::size_t active = n;
+
+    auto watch = [&](std::uint32_t i, int op, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u32 = i;
+        return ::epoll_ctl(epoll.get(), op, flows_[i]->fd(), &ev) == 0;
+    };
+    // A finished flow leaves the epoll set before its socket is closed.
+    auto settle = [&](std::uint32_t i) {
+        UdpFlow& f = *flows_[i];
+        if (counted_done[i] != 0 || !f.finished()) return;
+        counted_done[i] = 1;
+        --active;
+        if (f.fd() >= 0) {
+            ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, f.fd(), nullptr);
+            f.close();
+        }
+    };
+    auto after_pump = [&](std::uint32_t i, bool more) {
+        UdpFlow& f = *flows_[i];
+        settle(i);
+        if (f.finished()) return;
+        // EPOLLOUT only while a send() would block (rare for UDP): level-triggered, it would
+        // otherwise report a writable socket on every wait.
+        if ((f.wants_writable() ? 1 : 0) != watching_out[i]) {
+            watching_out[i] = f.wants_writable() ? 1 : 0;
+            if (!watch(i, EPOLL_CTL_MOD, EPOLLIN | (f.wants_writable() ? EPOLLOUT : 0U))) {
+                f.give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(errno));
+                settle(i);
+                return;
+            }
+        }
+        if (more && in_ready[i] == 0) {
+            in_ready[i] = 1;
+            ready.push_back(i);
+        }
+        const TimePoint due = f.next_due();
+        if (due != TimePoint::max() && due != queued_due[i]) {
+            queued_due[i] = due;
+            timers.emplace(due, i);
+        }
+    };
+    auto pump = [&](std::uint32_t i, TimePoint now) {
+        if (flows_[i]->finished()) {
+            settle(i);  // e.g. failed while reading
+        } else {
+            after_pump(i, flows_[i]->pump(now));
+        }
+    };
+    auto pump_all = [&](TimePoint now) {
+        for (std::uint32_t i = 0; i < n; ++i) pump(i, now);
+    };
+
+    for (std::uint32_t i = 0; i < n; ++i) {
+        settle(i);  // could not open its socket
+        if (flows_[i]->finished()) continue;
+        if (!watch(i, EPOLL_CTL_ADD, EPOLLIN)) {
+            flows_[i]->give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(errno));
+            settle(i);
+        }
+    }
+    pump_all(Clock::now());
+
+    EpollWaiter waiter;
+    bool stopping = false;
+    TimePoint next_housekeeping = Clock::now() + kHousekeeping;
+    epoll_event events[kMaxEvents];
+    while (active > 0) {
+        TimePoint now = Clock::now();
+        TimePoint wake = next_housekeeping;
+        if (!timers.empty()) wake = std::min(wake, timers.top().first);
+        std::chrono::nanoseconds timeout{0};
+        if (ready.empty() && wake > now) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now);
+        const int got = waiter.wait(epoll.get(), events, kMaxEvents, timeout);
+        if (got < 0 && errno != EINTR) {
+            give_up_all("epoll_wait");
+            break;
+        }
+        now = Clock::now();
+
+        const int interrupts = g_interrupts.load(std::memory_order_relaxed);
+        if (interrupts >= 2) {
+            for (std::uint32_t i = 0; i < n; ++i) {
+                flows_[i]->abandon();
+                settle(i);
+            }
+            break;
+        }
+        if (!stopping && interrupts >= 1) {
+            // Stop sending; each flow finishes when what is in flight is back or lost.
+            stopping = true;
+            context_.stopping = true;
+            pump_all(now);
+        }
+        for (int e = 0; e < got; ++e) {
+            const std::uint32_t i = events[e].data.u32;
+            UdpFlow& f = *flows_[i];
+            if (f.finished()) continue;
+            // EPOLLERR: an ICMP error is pending; recv() reports it.
+            if ((events[e].events & (EPOLLIN | EPOLLERR)) != 0) f.on_readable();
+            if ((events[e].events & EPOLLOUT) != 0) f.on_writable();
+            pump(i, now);
+        }
+        if (!ready.empty()) {
+            std::vector<std::uint32_t> batch;
+            batch.swap(ready);
+            for (std::uint32_t i : batch) in_ready[i] = 0;
+            for (std::uint32_t i : batch) pump(i, now);
+        }
+        while (!timers.empty() && timers.top().first <= now) {
+            auto [due, i] = timers.top();
+            timers.pop();
+            if (queued_due[i] != due) continue;  // superseded
+            queued_due[i] = TimePoint::max();
+            pump(i, now);
+        }
+        if (now >= next_housekeeping) {
+            publish();
+            next_housekeeping = now + kHousekeeping;
+        }
+    }
+    finish();
+}
+
+UdpRunResult failed_before_start(const Options& options, const std::string& detail) {
+    UdpRunResult result;
+    result.peer = options.host + ":" + options.port;
+    result.max_loss_percent = options.max_loss_percent;
+    for (unsigned id = 0; id < options.connections; ++id) {
+        UdpFlowResult f;
+        f.id = id;
+        f.failure = UdpError{UdpErrorKind::Network, id, std::nullopt, std::nullopt, detail, {}, {}};
+        result.flows.push_back(std::move(f));
+    }
+    return result;
+}
+
+}  // namespace
+
+UdpRunResult run_udp_probe(const Options& options, const std::function<void(const Progress&)>& on_progress) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_protocol = IPPROTO_UDP;
+    addrinfo* addresses = nullptr;
+    const int rc = ::getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &addresses);
+    if (rc != 0) {
+        return failed_before_start(options, "cannot resolve " + options.host + " port " + options.port + ": " +
+                                                ::gai_strerror(rc));
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(addresses, &::freeaddrinfo);
+
+    // The first address only: connect() on a UDP socket sends nothing, so there is no
+    // failure to fall back on; a name resolving to several addresses uses the first.
+    UdpRunResult result;
+    result.max_loss_percent = options.max_loss_percent;
+    sockaddr_storage first{};
+    std::memcpy(&first, addresses->ai_addr, addresses->ai_addrlen);
+    result.peer = SocketAddress::from_sockaddr(first, addresses->ai_addrlen).to_string();
+
+    std::vector<std::unique_ptr<UdpThread>> threads;
+    for (unsigned t = 0; t < options.threads; ++t) {
+        std::vector<unsigned> ids;
+        for (unsigned id = t; id < options.connections; id += options.threads) ids.push_back(id);
+        threads.push_back(std::make_unique<UdpThread>(options, result.peer, ids));
+    }
+
+    std::latch opened(static_cast<std::ptrdiff_t>(threads.size()));
+    std::latch go(1);
+    TimePoint start{};
+    std::optional<TimePoint> end;
+    std::vector<std::thread> workers;
+    for (auto& t : threads) {
+        workers.emplace_back([&, thread = t.get()] {
+            thread->open_all(*addresses);
+            opened.count_down();
+            go.wait();  // start and end are set before the latch opens
+            thread->run(start, end);
+        });
+    }
+    opened.wait();
+    start = Clock::now();
+    if (options.time_us) end = start + std::chrono::microseconds(*options.time_us);
+    go.count_down();
+
+    auto all_done = [&] {
+        return std::all_of(threads.begin(), threads.end(),
+                           [](const auto& t) { return t->done.load(std::memory_order_acquire); });
+    };
+    TimePoint next_report = start + std::chrono::seconds(1);
+    while (on_progress && !all_done()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const TimePoint now = Clock::now();
+        if (now >= next_report) {
+            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0, 0};
+            for (auto& t : threads) {
+                p.messages_verified += t->received.load(std::memory_order_relaxed);
+                p.bytes_verified += t->bytes.load(std::memory_order_relaxed);
+                p.lost += t->lost.load(std::memory_order_relaxed);
+                p.failed_connections += t->failed.load(std::memory_order_relaxed);
+            }
+            on_progress(p);
+            next_report += std::chrono::seconds(1);
+        }
+    }
+    for (auto& w : workers) w.join();
+    TimePoint last = start;
+    for (auto& t : threads) last = std::max(last, t->finished_at);
+    result.seconds = std::chrono::duration<double>(last - start).count();
+    result.interrupted = g_interrupts.load() > 0;
+
+    for (auto& t : threads) {
+        result.latency_ns.merge(t->latency_ns());
+        for (const auto& f : t->flows()) result.flows.push_back(f->result());
+    }
+    std::sort(result.flows.begin(), result.flows.end(),
+              [](const UdpFlowResult& a, const UdpFlowResult& b) { return a.id < b.id; });
+    for (UdpFlowResult& f : result.flows) {
+        // Belt and braces: a flow that neither failed nor sent its count was not verified.
+        if (options.count && !result.interrupted && !f.failure && f.counters.sent != *options.count) {
+            f.failure = UdpError{UdpErrorKind::Network, f.id, std::nullopt, std::nullopt,
+                                 "probe error: stopped after " + std::to_string(f.counters.sent) + " of " +
+                                     std::to_string(*options.count) + " datagrams without a reason",
+                                 {}, {}};
+        }
+        result.totals.add(f.counters);
+    }
+    return result;
+}
+
+}  // namespace tcpecho::probe
