@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, start tcpechod on its embedded default
-# configuration (127.0.0.1:7007 raw, 127.0.0.1:7008 length), verify both listeners with
-# tcpecho-probe, and stop the daemon cleanly.
+# configuration (127.0.0.1:7007 TCP raw and UDP, 127.0.0.1:7008 TCP length), verify every
+# listener with tcpecho-probe, and stop the daemon cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +35,10 @@ echo
 echo "== length listener: 1,000 length-prefixed frames of 64 KiB"
 build/tools/tcpecho-probe --mode length --count 1000 --size 65536 127.0.0.1:7008 || status=$?
 echo
+# The shipped config allows 1,000 UDP replies/s per source address, in bursts of 1,000.
+echo "== UDP listener: 500 numbered datagrams of 512 bytes, every one verified, no loss allowed"
+build/tools/tcpecho-probe --udp --count 500 --size 512 127.0.0.1:7007 || status=$?
+echo
 
 kill -TERM "$daemon"
 wait "$daemon" || status=$?
@@ -44,7 +48,7 @@ tail -n +$(( $(wc -l <"$log") - 1 )) "$log"
 rm -f "$log"
 echo
 if [ "$status" -eq 0 ]; then
-    echo "DEMO PASSED: tcpechod echoed every byte on both listeners and exited cleanly."
+    echo "DEMO PASSED: tcpechod echoed every byte on every listener (TCP and UDP) and exited cleanly."
 else
     echo "DEMO FAILED (status $status)"
 fi
