@@ -12,7 +12,7 @@ windows were seconds apart, so the machine's slow and fast spells cancel), with 
 import statistics
 import sys
 
-ORDER = ["tcpechod", "tcpechod-rl", "minimal"]
+ORDER = ["tcpechod", "tcpechod-rl", "tcpechod-w1", "minimal"]
 PEER = "minimal"
 TARGET = 1.2  # issue 4: datagrams/s at 100 flows >= 1.2x the minimal loop
 NOISY = 0.2  # other processes' CPUs in a window above which it is flagged

@@ -21,6 +21,7 @@
 #   tcpechod-rl  the same with udp_rate_limit = udp_burst = 100000000 (never drops): the
 #                cost of the rate limiter
 #   minimal      bench/udp_echo_minimal.c: one thread, blocking recvfrom/sendto
+#   tcpechod-w1  (not in the default set) tcpechod with workers = 1
 # If the daemon rejects a UDP listener (`--check-config` fails: not supported yet), the
 # tcpechod servers are left out with a warning and the rest still runs.
 #
@@ -131,10 +132,12 @@ if ((SYSCALLS)); then
 fi
 
 # ---- 3. servers ---------------------------------------------------------------------------
-# write_udp_config FILE RATE BURST: one UDP listener on 127.0.0.1, port 0 (the daemon logs the
-# port it got), workers left at the daemon's default, notice-level logging.
+# write_udp_config FILE RATE BURST [WORKERS]: one UDP listener on 127.0.0.1, port 0 (the
+# daemon logs the port it got), workers left at the daemon's default unless given,
+# notice-level logging.
 write_udp_config() {
-    cat >"$1" <<EOT
+    if (($# > 3)); then echo "workers = $4" >"$1"; else : >"$1"; fi
+    cat >>"$1" <<EOT
 log_level = "notice"
 drain_timeout = 1
 [[listen]]
@@ -151,13 +154,14 @@ IFS=, read -r -a REQUESTED <<<"$SERVERS"
 SERVER_LIST=()
 for s in "${REQUESTED[@]}"; do
     case "$s" in
-    tcpechod | tcpechod-rl)
+    tcpechod | tcpechod-rl | tcpechod-w1)
         if [[ ! -x $TCPECHOD ]]; then
             log "!! $TCPECHOD missing: $s left out"
             continue
         fi
         write_udp_config "$WORK/$s.toml" 0 0
         if [[ $s == tcpechod-rl ]]; then write_udp_config "$WORK/$s.toml" 100000000 100000000; fi
+        if [[ $s == tcpechod-w1 ]]; then write_udp_config "$WORK/$s.toml" 0 0 1; fi
         rc=0
         "$TCPECHOD" --check-config -c "$WORK/$s.toml" >"$WORK/check.out" 2>&1 || rc=$?
         if ((rc)); then
@@ -194,7 +198,7 @@ trap cleanup EXIT
 start_server() { # name
     local name=$1 logf=$WORK/$1.log pid port=""
     case "$name" in
-    tcpechod | tcpechod-rl) "$TCPECHOD" --config "$WORK/$name.toml" >"$logf" 2>&1 & ;;
+    tcpechod | tcpechod-rl | tcpechod-w1) "$TCPECHOD" --config "$WORK/$name.toml" >"$logf" 2>&1 & ;;
     minimal) "$WORK/udp_echo_minimal" 127.0.0.1 0 >"$logf" 2>&1 & ;;
     esac
     pid=$!
@@ -327,7 +331,7 @@ log "scenarios took $((SECONDS - start_time)) s"
     echo "# tcpechod $DAEMON_REV, release build$(if ((BUILD)); then echo ' (built by this run)'; else echo ' (--no-build: as found in build-release/)'; fi)"
     for s in "${SERVER_LIST[@]}"; do
         if [[ $s == tcpechod* ]]; then
-            echo "# $s: $(find "/proc/${PID[$s]}/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) threads; $(grep -E '^udp_' "$OUT/server-$s.toml" 2>/dev/null | tr '\n' ' ')"
+            echo "# $s: $(find "/proc/${PID[$s]}/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) threads; $(grep -E '^(workers|udp_)' "$OUT/server-$s.toml" 2>/dev/null | tr '\n' ' ')"
         fi
     done
     echo "# load average before/after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on these CPUs adds noise)"
