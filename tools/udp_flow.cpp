@@ -225,9 +225,27 @@ void UdpFlow::on_headed(const udp::Header& header, std::span<const std::byte> go
     const Lookup look = tracker_.lookup(seq);
     if (look.kind == Lookup::Kind::NeverSent) {
         const std::uint64_t sent = tracker_.next_seq();
-        corrupted(std::nullopt, Check{Defect::Seq, udp::kSeqOffset}, got, {},
-                  "a datagram naming sequence number " + std::to_string(seq) + ", which this flow never sent (" +
-                      (sent == 0 ? std::string("it sent none yet") : "it sent 0.." + std::to_string(sent - 1)) + ")");
+        std::string what = "a datagram naming sequence number " + std::to_string(seq) +
+                           ", which this flow never sent (" +
+                           (sent == 0 ? std::string("it sent none yet") : "it sent 0.." + std::to_string(sent - 1)) +
+                           ")";
+        Check check{Defect::Seq, udp::kSeqOffset};
+        std::span<const std::byte> expected;
+        if (auto oldest = tracker_.oldest_in_flight()) {
+            // Most likely a damaged echo of the oldest datagram in flight (in ping-pong, the
+            // only one): show where it differs from that. Not attributed to it, though: that
+            // one still counts as lost unless its echo comes.
+            const Lookup in_flight = tracker_.lookup(*oldest);
+            const Check against = udp::check_datagram(got, in_flight.size, id_of(*oldest), in_flight.send_ns);
+            if (against.defect == Defect::Seq) {
+                check = against;
+                std::span<std::byte> bytes = ctx_.send_scratch.first(in_flight.size);
+                udp::fill_datagram(bytes.data(), in_flight.size, id_of(*oldest), in_flight.send_ns);
+                expected = bytes;
+                what += "; compared with datagram " + std::to_string(*oldest) + ", in flight";
+            }
+        }
+        corrupted(std::nullopt, check, got, expected, std::move(what));
         return;
     }
     const bool known = look.kind == Lookup::Kind::Known;

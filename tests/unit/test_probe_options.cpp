@@ -141,3 +141,80 @@ TEST_CASE("probe options: durations with units and decimal fractions", "[probe-o
     CHECK(error({"h:0"}).find("port") != std::string::npos);
     CHECK(ok({"h:echo"}).port == "echo");
 }
+
+TEST_CASE("probe options: --udp and its sizes", "[probe-options]") {
+    Options o = ok({"--udp", "h:7"});
+    CHECK(o.udp);
+    CHECK(o.max_loss_percent == 0);
+    CHECK(o.shape.size_min == 1024);  // the TCP default size, as each datagram's UDP payload
+    CHECK(o.shape.size_max == 1024);
+    CHECK(o.count == 1000U);
+    CHECK(!ok({"h"}).udp);
+
+    o = ok({"--udp", "-s", "0", "h"});  // an empty datagram is a datagram
+    CHECK(o.shape.size_min == 0);
+    CHECK(o.shape.size_max == 0);
+    o = ok({"--udp", "-s", "65535", "h"});  // accepted here; the kernel decides (EMSGSIZE)
+    CHECK(o.shape.size_max == 65535);
+    o = ok({"--udp", "-s", "0-1472", "h"});
+    CHECK(o.shape.size_min == 0);
+    CHECK(o.shape.size_max == 1472);
+    CHECK(error({"--udp", "-s", "65536", "h"}).find("--size") != std::string::npos);
+    CHECK(error({"--udp", "-s", "64K", "h"}).find("0..65535") != std::string::npos);
+    CHECK(error({"--udp", "-s", "0-64K", "h"}).find("--size MAX") != std::string::npos);
+    CHECK(error({"--udp", "-s", "30-20", "h"}).find("MIN <= MAX") != std::string::npos);
+
+    o = ok({"--udp", "-c", "100", "-T", "2", "-t", "2s", "--rate", "5000", "--workload", "stream", "--window", "64K",
+            "--timeout", "250ms", "--seed", "5", "-m", "raw", "-J", "h"});
+    CHECK(o.connections == 100);
+    CHECK(o.threads == 2);
+    CHECK(o.time_us == 2'000'000U);
+    CHECK(o.rate == 5000);
+    CHECK(o.workload == Workload::Stream);
+    CHECK(o.window == 65536);
+    CHECK(o.timeout_us == 250'000);
+    CHECK(o.seed == 5);
+    CHECK(o.json);
+    CHECK(error({"--udp", "--window", "64K", "h"}).find("stream") != std::string::npos);
+}
+
+TEST_CASE("probe options: --max-loss", "[probe-options]") {
+    CHECK(ok({"--udp", "--max-loss", "0.5", "h"}).max_loss_percent == 0.5);
+    CHECK(ok({"--udp", "--max-loss", "0.5%", "h"}).max_loss_percent == 0.5);
+    CHECK(ok({"--max-loss", "100%", "--udp", "h"}).max_loss_percent == 100);
+    CHECK(ok({"--udp", "--max-loss", "0", "h"}).max_loss_percent == 0);
+    CHECK(ok({"--udp", "--max-loss", "12", "h"}).max_loss_percent == 12);
+    for (const char* bad : {"101", "-1", "abc", "", "%", "0.5%%", "5 %", " 5", "nan", "inf", "1e3"}) {
+        INFO("--max-loss '" << bad << "'");
+        CHECK(error({"--udp", "--max-loss", bad, "h"}).find("--max-loss") != std::string::npos);
+    }
+    CHECK(error({"--max-loss", "1", "h"}).find("--udp only") != std::string::npos);
+}
+
+TEST_CASE("probe options: TCP-only options are refused with --udp", "[probe-options]") {
+    const std::initializer_list<const char*> cases[] = {
+        {"--udp", "-m", "length", "h"},         {"--udp", "--mode", "line", "h"},
+        {"-m", "fixed", "--frame-size", "1K", "--udp", "h"},
+        {"--udp", "--frame-size", "1K", "h"},   {"--udp", "--recv", "once", "h"},
+        {"--udp", "--recv", "lowat=1K", "h"},   {"--udp", "--recv", "loop", "h"},
+        {"--udp", "--split", "2", "h"},         {"--split-delay", "1ms", "--udp", "h"},
+    };
+    for (const auto& args : cases) {
+        const std::string e = error(args);
+        INFO(e);
+        CHECK(e.find("TCP only") != std::string::npos);
+        CHECK(e.find("--udp") != std::string::npos);
+    }
+    CHECK(error({"--udp", "--recv", "waitall", "h"}).find("--recv waitall") != std::string::npos);
+    CHECK(error({"--udp", "--split", "4", "h"}).find("--split") != std::string::npos);
+    CHECK(ok({"--udp", "-m", "raw", "h"}).udp);  // raw is what a datagram echo is
+}
+
+TEST_CASE("probe options: --help documents UDP", "[probe-options]") {
+    const std::string help = std::get<ShowText>(parse({"--help"})).text;
+    for (const char* word : {"--udp", "--max-loss", "magic", "sequence number", "send time", "lost", "EMSGSIZE",
+                             "65507", "65527", "too short for a header"}) {
+        INFO(word);
+        CHECK(help.find(word) != std::string::npos);
+    }
+}
