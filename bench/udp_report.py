@@ -227,6 +227,19 @@ def main():
             cpu_s = f"; minimal's CPU/datagram ÷ {d}'s: {statistics.median(cpu.values()):.2f}" if cpu else ""
             print(f"  {d:<12} {m:.2f}x (per round {per}): {verdict}{cpu_s}")
 
+    # The rate limiter's cost: tcpechod-rl against tcpechod, round by round.
+    if "tcpechod" in present and "tcpechod-rl" in present:
+        print()
+        print("rate limiter (never dropping) cost, tcpechod-rl ÷ tcpechod, median of per-round ratios (range):")
+        for sc, name in (("f1", "1 flow"), ("f100", "100 flows")):
+            parts = []
+            for key, what in (("dgrams_s", "datagrams/s"), ("server_cpu_us_per_dgram", "CPU/datagram"),
+                              ("server_user_us_per_dgram", "user CPU/datagram")):
+                pr = list(paired(rows, "tcpechod-rl", "tcpechod", sc, key).values())
+                if pr:
+                    parts.append(f"{what} {statistics.median(pr):.2f} ({min(pr):.2f}..{max(pr):.2f})")
+            print(f"  {name:<9}  " + ", ".join(parts))
+
     # Syscalls.
     sys_rows = [r for r in rows if r["scenario"].startswith("sys-")]
     if sys_rows:
