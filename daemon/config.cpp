@@ -37,7 +37,9 @@ constexpr std::uint64_t kMaxWatermark = 1ULL << 30;        // 1 GiB
 constexpr std::uint64_t kMaxConnections = 10'000'000;
 constexpr std::uint64_t kMaxWorkers = 1024;
 constexpr std::uint64_t kMaxDurationMs = 7ULL * 24 * 3600 * 1000;  // a week
-constexpr std::uint64_t kMaxUdpRate = 1'000'000'000;
+// GCRA charges whole nanoseconds per reply: at 10M/s (100 ns) rounding costs at most 1%.
+constexpr std::uint64_t kMaxUdpRate = 10'000'000;
+constexpr std::uint64_t kMaxUdpBurst = 1'000'000'000;
 constexpr std::uint64_t kMaxUdpDatagram = 65535;  // the IP length field: no datagram is larger
 
 // Reports problems at a node's position, with the dotted key path.
@@ -147,7 +149,7 @@ void read_limits(const Reporter& rep, const toml::table& table, std::string_view
         } else if (k.str() == "udp_rate_limit") {
             limits.udp_rate_limit = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 0, kMaxUdpRate));
         } else if (k.str() == "udp_burst") {
-            limits.udp_burst = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 0, kMaxUdpRate));
+            limits.udp_burst = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 0, kMaxUdpBurst));
         } else if (k.str() == "udp_max_datagram") {
             limits.udp_max_datagram = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxUdpDatagram));
         }

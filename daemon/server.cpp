@@ -28,6 +28,9 @@ Server::Server(Config config) : config_(std::move(config)) {
             listeners_.push_back(Listener::open(lc));
         }
     }
+    std::vector<std::uint16_t> udp_ports;
+    for (const auto& l : udp_listeners_) udp_ports.push_back(l->local().port());
+    for (const auto& l : udp_listeners_) l->set_own_ports(udp_ports);
 }
 
 Server::~Server() = default;

@@ -41,7 +41,8 @@ private:
     X(udp_bytes_echoed)                                                                           \
     X(udp_dropped_truncated)    /* larger than udp_max_datagram (MSG_TRUNC): never echoed cut */  \
     X(udp_dropped_reflection)   /* source port 0, 7, 13, 19, 37 or not unicast: reflection guard */ \
-    X(udp_dropped_self)         /* from the daemon's own address:port: an echo loop */            \
+    X(udp_dropped_own_port)     /* from a port tcpechod serves UDP on: an echo loop */            \
+    X(udp_dropped_not_unicast)  /* sent to a broadcast or multicast address */                    \
     X(udp_dropped_rate_limit)   /* over the source address's udp_rate_limit */                    \
     X(udp_dropped_send_full)    /* send buffer full (EAGAIN): dropped, the loop never blocks */  \
     X(udp_dropped_receive_queue) /* receive queue overflowed (SO_RXQ_OVFL; seen with the next datagram) */ \

@@ -32,8 +32,7 @@ UdpEchoSlot::UdpEchoSlot(Worker& worker, std::shared_ptr<UdpListener> listener, 
       listener_(std::move(listener)),
       fd_(fd),
       max_datagram_(listener_->config().limits.udp_max_datagram),
-      local_ip_(listener_->local_ip()),
-      local_port_(listener_->local().port()),
+      own_ports_(listener_->own_ports()),
       wildcard_(listener_->wildcard()),
       // Address space only: a datagram touches the pages it fills.
       data_(new std::byte[kBatch * max_datagram_]) {
@@ -54,6 +53,7 @@ void UdpEchoSlot::on_io(std::uint32_t /*events*/) noexcept {
 void UdpEchoSlot::on_ready() noexcept { serve(); }
 
 void UdpEchoSlot::serve() noexcept {
+    if (stopped_) return;
     for (int b = 0; b < kBatchesPerWakeup; ++b) {
         const int n = receive_batch();
         if (n <= 0) return;  // empty (the next datagram is a new edge) or an error (logged)
@@ -101,7 +101,7 @@ void UdpEchoSlot::note_kernel_drops(const msghdr& hdr) noexcept {
 }
 
 void UdpEchoSlot::drop_log(const char* why, unsigned i) noexcept {
-    if (!worker_->may_log_peer_event()) return;
+    if (!log_enabled(LogLevel::Notice) || !drop_log_.allow(worker_->loop().now_ms())) return;
     LOG_NOTICE("udp datagram dropped: %s peer=%s listener=%s", why,
                address_text(peer_[i], in_[i].msg_hdr.msg_namelen).c_str(), listener_->config().name.c_str());
 }
@@ -119,26 +119,13 @@ void UdpEchoSlot::consider(unsigned i, std::uint64_t now_ns) noexcept {
         drop_log("larger than udp_max_datagram (truncated, not echoed)", i);
         return;
     }
-    // Where it was sent to: the socket's own address, or (wildcard) the packet's destination.
-    IpKey local = local_ip_;
+    // Where it was sent to (wildcard sockets): the reply's source address, and the guard's.
+    IpKey dest{};
     int ifindex = 0;
-    if (wildcard_) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-                in_pktinfo info{};
-                std::memcpy(&info, CMSG_DATA(c), sizeof info);
-                local = IpKey::from(info.ipi_addr);
-                ifindex = info.ipi_ifindex;
-            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-                in6_pktinfo info{};
-                std::memcpy(&info, CMSG_DATA(c), sizeof info);
-                local = IpKey::from(info.ipi6_addr);
-                ifindex = static_cast<int>(info.ipi6_ifindex);
-            }
-        }
-    }
+    bool broadcast = false;
+    const bool dest_known = wildcard_ && destination_of(i, dest, ifindex, broadcast);
     const auto* source = reinterpret_cast<const sockaddr*>(&peer_[i]);
-    switch (judge_source(source, local, local_port_)) {
+    switch (judge_source(source, dest_known ? &dest : nullptr, broadcast, own_ports_)) {
     case SourceVerdict::Answer:
         break;
     case SourceVerdict::Reflection:
@@ -147,9 +134,13 @@ void UdpEchoSlot::consider(unsigned i, std::uint64_t now_ns) noexcept {
                  "(reflection guard)",
                  i);
         return;
-    case SourceVerdict::Self:
-        stats.udp_dropped_self.add();
-        drop_log("source is this listener's own address and port (echo loop guard)", i);
+    case SourceVerdict::OwnPort:
+        stats.udp_dropped_own_port.add();
+        drop_log("source port is one tcpechod serves UDP on (echo loop guard)", i);
+        return;
+    case SourceVerdict::NotUnicastTo:
+        stats.udp_dropped_not_unicast.add();
+        drop_log("sent to a broadcast or multicast address", i);
         return;
     }
     if (SourceRateLimiter* limiter = listener_->limiter();
@@ -167,15 +158,15 @@ void UdpEchoSlot::consider(unsigned i, std::uint64_t now_ns) noexcept {
     o.msg_namelen = h.msg_namelen;
     o.msg_iov = &out_iov_[j];
     o.msg_iovlen = 1;
-    if (wildcard_) {
+    if (dest_known) {
         // Reply from the address the client sent to (a multi-homed host would otherwise pick
         // a source by route, and the client would not recognise the answer).
         o.msg_control = out_control_[j].bytes;
         o.msg_controllen = kControlSize;
         cmsghdr* c = CMSG_FIRSTHDR(&o);
-        if (local.is_v4()) {
+        if (dest.is_v4()) {
             in_pktinfo info{};
-            std::memcpy(&info.ipi_spec_dst, local.bytes + 12, 4);
+            std::memcpy(&info.ipi_spec_dst, dest.bytes + 12, 4);
             c->cmsg_level = IPPROTO_IP;
             c->cmsg_type = IP_PKTINFO;
             c->cmsg_len = CMSG_LEN(sizeof info);
@@ -183,7 +174,7 @@ void UdpEchoSlot::consider(unsigned i, std::uint64_t now_ns) noexcept {
             o.msg_controllen = CMSG_SPACE(sizeof info);
         } else {
             in6_pktinfo info{};
-            std::memcpy(&info.ipi6_addr, local.bytes, 16);
+            std::memcpy(&info.ipi6_addr, dest.bytes, 16);
             // The interface matters only for link-local addresses; elsewhere let routing choose.
             if (IN6_IS_ADDR_LINKLOCAL(&info.ipi6_addr)) info.ipi6_ifindex = static_cast<unsigned>(ifindex);
             c->cmsg_level = IPPROTO_IPV6;
@@ -193,6 +184,31 @@ void UdpEchoSlot::consider(unsigned i, std::uint64_t now_ns) noexcept {
             o.msg_controllen = CMSG_SPACE(sizeof info);
         }
     }
+}
+
+bool UdpEchoSlot::destination_of(unsigned i, IpKey& address, int& ifindex, bool& broadcast) const noexcept {
+    const msghdr& h = in_[i].msg_hdr;
+    bool found = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            in_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof info);
+            address = IpKey::from(info.ipi_addr);
+            ifindex = info.ipi_ifindex;
+            // For a unicast datagram the local address that answers is its destination; a
+            // (directed) broadcast is answered from some other local address.
+            broadcast = info.ipi_addr.s_addr != info.ipi_spec_dst.s_addr;
+            found = true;
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            in6_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof info);
+            address = IpKey::from(info.ipi6_addr);
+            ifindex = static_cast<int>(info.ipi6_ifindex);
+            broadcast = false;  // IPv6 has no broadcast; multicast is judged by address
+            found = true;
+        }
+    }
+    return found;
 }
 
 void UdpEchoSlot::send_replies() noexcept {
@@ -212,7 +228,7 @@ void UdpEchoSlot::send_replies() noexcept {
         if (n < 0 && errno == EAGAIN) {
             // The send buffer is full: drop the rest of this batch rather than block or queue.
             stats.udp_dropped_send_full.add(out_count_ - done);
-            if (worker_->may_log_peer_event()) {
+            if (log_enabled(LogLevel::Info) && drop_log_.allow(worker_->loop().now_ms())) {
                 LOG_INFO("udp send buffer full: dropped %u replies listener=%s", out_count_ - done,
                          listener_->config().name.c_str());
             }
@@ -221,7 +237,7 @@ void UdpEchoSlot::send_replies() noexcept {
         // This reply cannot be sent (unreachable, refused by a firewall...): skip it only.
         const int err = n < 0 ? errno : EIO;
         stats.udp_send_errors.add();
-        if (worker_->may_log_peer_event()) {
+        if (log_enabled(LogLevel::Notice) && drop_log_.allow(worker_->loop().now_ms())) {
             const auto& peer = *static_cast<const sockaddr_storage*>(out_[done].msg_hdr.msg_name);
             LOG_NOTICE("udp reply failed: %s peer=%s listener=%s", errno_text(err).c_str(),
                        address_text(peer, out_[done].msg_hdr.msg_namelen).c_str(), listener_->config().name.c_str());

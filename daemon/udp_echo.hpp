@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "log.hpp"
 #include "loop.hpp"
 #include "udp_listener.hpp"
 
@@ -36,7 +38,9 @@ public:
     void on_ready() noexcept override;
 
     [[nodiscard]] int fd() const noexcept { return fd_; }
-    [[nodiscard]] const UdpListener& listener() const noexcept { return *listener_; }
+    // Drain: stop answering for good (also when already queued on the ready list).
+    void stop() noexcept { stopped_ = true; }
+    [[nodiscard]] UdpListener& listener() const noexcept { return *listener_; }
 
 private:
     static constexpr std::size_t kControlSize = 128;  // SO_RXQ_OVFL + IP(V6)_PKTINFO
@@ -50,14 +54,18 @@ private:
     void send_replies() noexcept;
     void note_kernel_drops(const msghdr& hdr) noexcept;
     void drop_log(const char* why, unsigned i) noexcept;
+    // Where datagram `i` was sent to (wildcard sockets): false when the kernel did not say.
+    bool destination_of(unsigned i, IpKey& address, int& ifindex, bool& broadcast) const noexcept;
 
     Worker* worker_;
     std::shared_ptr<UdpListener> listener_;
     int fd_;
     std::size_t max_datagram_;
-    IpKey local_ip_;  // for non-wildcard sockets; wildcard ones learn it per datagram
-    std::uint16_t local_port_;
+    std::vector<std::uint16_t> own_ports_;  // see judge_source
     bool wildcard_;
+    bool stopped_ = false;
+    // Drop lines have their own budget (a flood of them must not hide the worker's TCP lines).
+    LogRateLimit drop_log_{10};
     std::uint32_t kernel_drops_seen_ = 0;  // SO_RXQ_OVFL is a running total per socket
 
     std::unique_ptr<std::byte[]> data_;  // kBatch buffers of max_datagram_ bytes
@@ -68,10 +76,6 @@ private:
         unsigned char bytes[kControlSize];
     };
     std::array<Control, kBatch> in_control_{};
-    // The destination each request was sent to (wildcard sockets), for the reply's source.
-    std::array<IpKey, kBatch> dest_{};
-    std::array<int, kBatch> dest_ifindex_{};
-
     std::array<mmsghdr, kBatch> out_{};
     std::array<iovec, kBatch> out_iov_{};
     std::array<Control, kBatch> out_control_{};

@@ -37,6 +37,15 @@ UniqueFd open_socket(const ListenerConfig& c, const SocketAddress& addr, bool re
         set_int(c, fd.get(), IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO");
         if (addr.family() == AF_INET6) set_int(c, fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO");
     }
+    // A wildcard socket would otherwise also get the multicast groups other programs on the
+    // host joined; an echo never answers those anyway.
+    int zero = 0;
+    if (addr.family() == AF_INET6) {
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);  // Linux >= 4.20
+    }
+    if (::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) {
+        fail(c, addr.port(), "IP_MULTICAST_ALL", errno);
+    }
     // The kernel's count of datagrams dropped on a full receive queue comes with each datagram.
     set_int(c, fd.get(), SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL");
     if (::bind(fd.get(), addr.get(), addr.length()) != 0) fail(c, addr.port(), "bind", errno);
@@ -56,6 +65,10 @@ UdpListener::UdpListener(const ListenerConfig& config, std::vector<UniqueFd> fds
 std::shared_ptr<UdpListener> UdpListener::open(const ListenerConfig& config, unsigned sockets) {
     auto addr = SocketAddress::parse(config.address, config.port);
     if (!addr) fail(config, config.port, "bad address", EINVAL);
+    if (!addr->is_wildcard() && is_non_unicast(IpKey::from(addr->get()))) {
+        throw std::runtime_error("udp listener \"" + config.name + "\": " + config.address +
+                                 " is a broadcast or multicast address; an echo binds a unicast or wildcard one");
+    }
     // First a plain bind, without SO_REUSEPORT: it fails if anyone holds the port, including
     // another tcpechod whose SO_REUSEPORT group we would otherwise join and split traffic
     // with. It also resolves port 0. Then the group is bound on the port it found free.

@@ -26,9 +26,15 @@ public:
     // Bound to 0.0.0.0 or "::": replies need the destination address of each request
     // (IP_PKTINFO) to leave from the address the client sent to.
     [[nodiscard]] bool wildcard() const noexcept { return local_.is_wildcard(); }
-    [[nodiscard]] IpKey local_ip() const noexcept { return IpKey::from(local_.get()); }
     // The socket worker `index` serves.
     [[nodiscard]] int fd(unsigned index) const noexcept { return fds_[index % fds_.size()].get(); }
+    // The ports of every UDP listener of this daemon (see judge_source); set by the server
+    // once all are bound, before the workers start.
+    void set_own_ports(std::vector<std::uint16_t> ports) { own_ports_ = std::move(ports); }
+    [[nodiscard]] const std::vector<std::uint16_t>& own_ports() const noexcept { return own_ports_; }
+    // Drain: worker `index` closes its socket (only that worker touches it). Clients then get
+    // "port unreachable" instead of silence once every worker has closed.
+    void close_socket(unsigned index) noexcept { fds_[index % fds_.size()].reset(); }
     // Null when udp_rate_limit is 0 (unlimited).
     [[nodiscard]] SourceRateLimiter* limiter() const noexcept { return limiter_.get(); }
 
@@ -42,6 +48,7 @@ private:
     std::vector<UniqueFd> fds_;
     SocketAddress local_;
     std::unique_ptr<SourceRateLimiter> limiter_;
+    std::vector<std::uint16_t> own_ports_;
 };
 
 }  // namespace tcpecho

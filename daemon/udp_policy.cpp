@@ -59,7 +59,9 @@ std::uint16_t port_of(const sockaddr* addr) noexcept {
     return 0;
 }
 
-// A source no unicast host can send from: a reply would go to many hosts or nowhere.
+}  // namespace
+
+// A source no unicast host can send from, or a destination many hosts listen on.
 bool is_non_unicast(const IpKey& k) noexcept {
     if (k.is_v4()) {
         const std::uint8_t first = k.bytes[12];
@@ -72,13 +74,14 @@ bool is_non_unicast(const IpKey& k) noexcept {
     return k.bytes[0] == 0xff || std::memcmp(k.bytes, kZero, 16) == 0;  // multicast, ::
 }
 
-}  // namespace
-
-SourceVerdict judge_source(const sockaddr* source, const IpKey& local_ip, std::uint16_t local_port) noexcept {
+SourceVerdict judge_source(const sockaddr* source, const IpKey* destination, bool to_broadcast,
+                           std::span<const std::uint16_t> own_ports) noexcept {
+    if (to_broadcast || (destination != nullptr && is_non_unicast(*destination))) return SourceVerdict::NotUnicastTo;
     const std::uint16_t port = port_of(source);
-    const IpKey ip = IpKey::from(source);
-    if (port == local_port && ip == local_ip) return SourceVerdict::Self;
-    if (is_reflection_port(port) || is_non_unicast(ip)) return SourceVerdict::Reflection;
+    for (std::uint16_t own : own_ports) {
+        if (port == own) return SourceVerdict::OwnPort;
+    }
+    if (is_reflection_port(port) || is_non_unicast(IpKey::from(source))) return SourceVerdict::Reflection;
     return SourceVerdict::Answer;
 }
 

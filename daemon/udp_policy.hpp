@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 namespace tcpecho {
@@ -31,13 +32,25 @@ struct IpKey {
 
 enum class SourceVerdict : std::uint8_t {
     Answer,
-    Reflection,  // source port 0, 7, 13, 19 or 37, or a source that cannot be a unicast sender
-    Self,        // the daemon's own address:port: answering would echo to itself forever
+    Reflection,    // source port 0, 7, 13, 19 or 37, or a source that cannot be a unicast sender
+    OwnPort,       // from a port tcpechod serves UDP on: answering could start an echo loop
+    NotUnicastTo,  // sent to a broadcast or multicast address: many hosts would answer it
 };
 
-// `source`: the datagram's sender. `local_ip`/`local_port`: where it was sent to (the
-// socket's address, or the destination from IP_PKTINFO on a wildcard socket).
-SourceVerdict judge_source(const sockaddr* source, const IpKey& local_ip, std::uint16_t local_port) noexcept;
+// `source`: the datagram's sender. `destination`: where it was sent to, when the socket
+// reports it (IP_PKTINFO on wildcard sockets); `to_broadcast`: the kernel delivered it as a
+// broadcast (IPv4: its destination differs from the local address it would be answered from).
+// `own_ports`: the ports of every UDP listener of this daemon.
+//
+// Why any own port and not only "our own address:port": on a wildcard listener every local
+// address is ours (a forged 127.0.0.2:P -> 127.0.0.1:P would bounce between them), two
+// listeners of one daemon could bounce between each other, and two tcpechods on one port on
+// two hosts likewise. A client that picks a listener's port as its source is not served.
+SourceVerdict judge_source(const sockaddr* source, const IpKey* destination, bool to_broadcast,
+                           std::span<const std::uint16_t> own_ports) noexcept;
+
+// Whether an address is multicast, broadcast (255.255.255.255) or unspecified.
+bool is_non_unicast(const IpKey& address) noexcept;
 
 // The source ports of the services UDP echo must never talk to: port 0 cannot be answered
 // properly, and echo (7), daytime (13), chargen (19) and time (37) answer anything, so

@@ -300,8 +300,13 @@ void Worker::expire_idle() noexcept {
 void Worker::begin_drain() noexcept {
     draining_ = true;
     pause_accepting(0);
-    // UDP has nothing in flight to finish: stop answering at once.
-    for (auto& slot : udp_slots_) loop_.unwatch(slot->fd());
+    // UDP has nothing in flight to finish: stop answering at once, and close this worker's
+    // socket (once all are closed, clients get "port unreachable" rather than silence).
+    for (auto& slot : udp_slots_) {
+        loop_.unwatch(slot->fd());
+        slot->stop();
+        slot->listener().close_socket(index_);
+    }
     accept_retry_.stop();
     close_quiet_connections();
     if (!forced_ && live_ > 0) drain_tick_.start(kDrainTickSeconds, kDrainTickSeconds);

@@ -64,6 +64,16 @@ class UdpDaemonTest(unittest.TestCase):
             time.sleep(0.02)
         self.fail('no counters line after SIGUSR1:\n' + daemon.log())
 
+    def settled_counters(self, daemon, ready):
+        """Counters once ready(counters) holds: a worker counts an echo just after sending it,
+        so a client that already has the echo may ask a moment too early."""
+        deadline = time.monotonic() + 5
+        c = self.counters(daemon)
+        while not ready(c) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            c = self.counters(daemon)
+        return c
+
     def assert_echo(self, sock, target, payload):
         sock.sendto(payload, target)
         data, source = sock.recvfrom(70000)
@@ -89,7 +99,7 @@ class UdpDaemonTest(unittest.TestCase):
         with self.assertRaises(OSError) as cm:
             s.sendto(pattern(65508), target)
         self.assertEqual(cm.exception.errno, 90)  # EMSGSIZE
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_echoed'] >= 4)
         self.assertEqual(c['udp_datagrams_received'], 4)
         self.assertEqual(c['udp_datagrams_echoed'], 4)
         self.assertEqual(c['udp_bytes_echoed'], 0 + 1 + 1472 + 65507)
@@ -142,7 +152,7 @@ class UdpDaemonTest(unittest.TestCase):
         # SO_REUSEPORT spreads 200 flows over both workers' sockets: each woke up for some.
         for tid in workers:
             self.assertGreater(wakeups(d.proc.pid, tid) - before[tid], 5, 'worker %d never served' % tid)
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_echoed'] >= 1000)
         self.assertEqual(c['udp_datagrams_echoed'], 1000)
 
     # --- drops, each with its counter -------------------------------------------------------
@@ -158,7 +168,7 @@ class UdpDaemonTest(unittest.TestCase):
         s.sendto(pattern(65507), target)
         self.assert_no_reply(s)
         self.assert_echo(s, target, pattern(999))
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_echoed'] >= 2)
         self.assertEqual(c['udp_dropped_truncated'], 2)
         self.assertEqual(c['udp_datagrams_echoed'], 2)
         self.assertIn('larger than udp_max_datagram', d.log())
@@ -189,7 +199,8 @@ class UdpDaemonTest(unittest.TestCase):
         time.sleep(0.6)  # 6 tokens at 10/s: the bucket (5) is full again
         for i in range(5):
             self.assert_echo(a, target, pattern(64, 100 + i))
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_received'] ==
+                                  c['udp_datagrams_echoed'] + c['udp_dropped_rate_limit'])
         self.assertGreater(c['udp_dropped_rate_limit'], 50 - 5 - 10)
         self.assertEqual(c['udp_datagrams_received'],
                          c['udp_datagrams_echoed'] + c['udp_dropped_rate_limit'])
@@ -212,7 +223,7 @@ class UdpDaemonTest(unittest.TestCase):
         s = udp_client(bind=('127.0.0.1', 0))
         self.addCleanup(s.close)
         self.assert_echo(s, target, b'hello')
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_echoed'] >= 1)
         self.assertEqual(c['udp_dropped_reflection'], 4)
         self.assertEqual(c['udp_datagrams_echoed'], 1)
         self.assertIn('reflection guard', d.log())
@@ -242,11 +253,76 @@ class UdpDaemonTest(unittest.TestCase):
         time.sleep(REPLY_WAIT_S)
         c = self.counters(d)
         self.assertEqual(c['udp_dropped_reflection'], 1)
-        self.assertEqual(c['udp_dropped_self'], 1)
+        self.assertEqual(c['udp_dropped_own_port'], 1)
         # Exactly three received: no loop started.
         self.assertEqual(c['udp_datagrams_received'], 3)
         self.assertEqual(c['udp_datagrams_echoed'], 1)
         self.assertIn('echo loop guard', d.log())
+
+    @unittest.skipUnless(IS_ROOT, 'needs root for a raw socket (forged sources)')
+    def test_no_echo_loop_through_another_local_address_or_listener(self):
+        # On a wildcard listener every local address is the daemon's: a forged
+        # 127.0.0.2:P -> 127.0.0.1:P would bounce between the two forever. Two listeners of
+        # one daemon likewise.
+        d = self.start([{'name': 'w', 'proto': 'udp', 'address': '0.0.0.0', 'extra': ['udp_rate_limit = 0']},
+                        {'name': 'o', 'proto': 'udp', 'extra': ['udp_rate_limit = 0']}])
+        pw, po = d.ports['w'], d.ports['o']
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.addCleanup(raw.close)
+        raw.sendto(ip_udp_packet('127.0.0.2', pw, '127.0.0.1', pw, b'bounce'), ('127.0.0.1', 0))
+        raw.sendto(ip_udp_packet('127.0.0.1', po, '127.0.0.1', pw, b'ping'), ('127.0.0.1', 0))
+        raw.sendto(ip_udp_packet('127.0.0.1', pw, '127.0.0.1', po, b'pong'), ('127.0.0.1', 0))
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_received'] >= 3)
+        time.sleep(REPLY_WAIT_S)
+        c = self.counters(d)
+        self.assertEqual(c['udp_datagrams_received'], 3)  # a loop would make this grow
+        self.assertEqual(c['udp_dropped_own_port'], 3)
+        self.assertEqual(c['udp_datagrams_echoed'], 0)
+
+    def test_broadcast_to_a_wildcard_listener_gets_no_answer(self):
+        d = self.start([{'name': 'w', 'proto': 'udp', 'address': '0.0.0.0', 'extra': ['udp_rate_limit = 0']}])
+        s = udp_client()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.sendto(b'anyone?', ('127.255.255.255', d.ports['w']))
+        self.assert_no_reply(s)
+        c = self.settled_counters(d, lambda c: c['udp_dropped_not_unicast'] >= 1)
+        self.assertGreaterEqual(c['udp_dropped_not_unicast'], 1)  # one copy per worker socket
+        self.assertEqual(c['udp_datagrams_echoed'], 0)
+        self.assertEqual(c['udp_send_errors'], 0)
+        self.assert_echo(s, ('127.0.0.1', d.ports['w']), b'unicast is fine')
+
+    def test_drain_stops_udp_at_once(self):
+        # A TCP connection that holds data keeps the daemon draining (up to drain_timeout);
+        # UDP has nothing to finish, so it is refused from the start of the drain.
+        d = self.start([{'name': 't', 'mode': 'raw'},
+                        {'name': 'u', 'proto': 'udp', 'extra': ['udp_rate_limit = 0']}],
+                       extra_config='drain_timeout = 5')
+        u = udp_client()
+        self.addCleanup(u.close)
+        u.connect(('127.0.0.1', d.ports['u']))
+        u.send(b'before')
+        self.assertEqual(u.recv(100), b'before')
+        t = socket.create_connection(('127.0.0.1', d.ports['t']), timeout=5)
+        self.addCleanup(t.close)
+        t.setblocking(False)
+        chunk = b'x' * 65536
+        for _ in range(400):  # we never read: the daemon's output fills and it pauses reading
+            try:
+                t.send(chunk)
+            except BlockingIOError:
+                break
+        d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while 'SIGTERM: draining 1 connections' not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn('SIGTERM: draining 1 connections', d.log())
+        time.sleep(0.2)
+        self.assertIsNone(d.proc.poll(), 'the daemon should still be draining the TCP connection')
+        u.send(b'during the drain')
+        # Every worker closed its socket: the kernel answers "port unreachable".
+        with self.assertRaises(ConnectionRefusedError):
+            u.recv(100)
 
     def test_receive_queue_overflow_is_counted(self):
         # A stopped daemon cannot read: its socket's queue overflows, and each datagram read
@@ -269,7 +345,7 @@ class UdpDaemonTest(unittest.TestCase):
         # ones queued before the overflow carry none, so the count shows with the next one.
         self.assert_echo(s, target, b'after the overflow')
         sent += 1
-        c = self.counters(d)
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_echoed'] >= len(replies) + 1)
         self.assertGreater(c['udp_dropped_receive_queue'], 0)
         self.assertEqual(c['udp_datagrams_received'] + c['udp_dropped_receive_queue'], sent)
         self.assertEqual(len(replies) + 1, c['udp_datagrams_echoed'])
@@ -313,6 +389,14 @@ class UdpDaemonTest(unittest.TestCase):
 def udp_packet(sport, dport, payload):
     # IPv4 UDP checksum 0 means "none", so a raw socket need not compute it.
     return struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
+
+
+def ip_udp_packet(src, sport, dst, dport, payload):
+    """A whole IPv4 packet for an IPPROTO_RAW socket (any source address, checksum-less UDP)."""
+    total = 20 + 8 + len(payload)
+    header = struct.pack('!BBHHHBBH4s4s', 0x45, 0, total, 0, 0, 64, socket.IPPROTO_UDP, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    return header + udp_packet(sport, dport, payload)
 
 
 def worker_threads(pid):

@@ -491,7 +491,7 @@ TEST_CASE("udp listener errors", "[config][udp][errors]") {
     CHECK(error_of("[[listen]]\nport = 1\nudp_rate_limit = 5\n") ==
           "test.toml:3:1: listen[0].udp_rate_limit: applies to udp listeners only (this one is proto = \"tcp\")");
     CHECK(error_of("[[listen]]\nport = 1\nproto = \"udp\"\nudp_rate_limit = -1\n") ==
-          "test.toml:4:18: listen[0].udp_rate_limit: value -1 is out of range (0..1000000000)");
+          "test.toml:4:18: listen[0].udp_rate_limit: value -1 is out of range (0..10000000)");
     CHECK(error_of("[limits]\nudp_max_datagram = 65536\n[[listen]]\nport = 1\n") ==
           "test.toml:2:20: limits.udp_max_datagram: value 65536 is out of range (1..65535)");
     CHECK(error_of("[limits]\nudp_max_datagram = 0\n[[listen]]\nport = 1\n") ==

@@ -36,9 +36,11 @@ sockaddr_storage v6(const char* ip, std::uint16_t port) {
 
 IpKey key(const sockaddr_storage& ss) { return IpKey::from(reinterpret_cast<const sockaddr*>(&ss)); }
 
+// A datagram from `source` to `local` (whose port is the daemon's only UDP port).
 SourceVerdict judge(const sockaddr_storage& source, const sockaddr_storage& local) {
-    return tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&source), key(local),
-                                 ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port));
+    const std::uint16_t own[] = {ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port)};
+    const IpKey dest = key(local);
+    return tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&source), &dest, false, own);
 }
 
 }  // namespace
@@ -66,7 +68,7 @@ TEST_CASE("echo/chargen-style source ports and port 0 are never answered", "[udp
 }
 
 TEST_CASE("non-unicast sources are never answered", "[udp]") {
-    const auto local = v4("0.0.0.0", 7007);
+    const auto local = v4("127.0.0.1", 7007);
     CHECK(judge(v4("0.0.0.0", 5000), local) == SourceVerdict::Reflection);
     CHECK(judge(v4("255.255.255.255", 5000), local) == SourceVerdict::Reflection);
     CHECK(judge(v4("224.0.0.1", 5000), local) == SourceVerdict::Reflection);
@@ -78,15 +80,42 @@ TEST_CASE("non-unicast sources are never answered", "[udp]") {
     CHECK(judge(v6("fe80::1", 5000), local) == SourceVerdict::Answer);
 }
 
-TEST_CASE("the listener's own address and port is never answered", "[udp]") {
-    CHECK(judge(v4("127.0.0.1", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::Self);
-    CHECK(judge(v6("::ffff:127.0.0.1", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::Self);
-    CHECK(judge(v6("::1", 7007), v6("::1", 7007)) == SourceVerdict::Self);
-    // Same address, other port; same port, other address: ordinary clients.
+TEST_CASE("datagrams sent to broadcast or multicast addresses are never answered", "[udp]") {
+    const auto client = v4("127.0.0.1", 40000);
+    CHECK(judge(client, v4("255.255.255.255", 7007)) == SourceVerdict::NotUnicastTo);
+    CHECK(judge(client, v4("224.0.0.1", 7007)) == SourceVerdict::NotUnicastTo);
+    CHECK(judge(v6("::1", 40000), v6("ff02::1", 7007)) == SourceVerdict::NotUnicastTo);
+    // A directed broadcast (127.255.255.255) looks unicast: the kernel's flag decides.
+    const std::uint16_t own[] = {7007};
+    const IpKey directed = key(v4("127.255.255.255", 7007));
+    CHECK(tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&client), &directed, true, own) ==
+          SourceVerdict::NotUnicastTo);
+    CHECK(tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&client), &directed, false, own) ==
+          SourceVerdict::Answer);
+    // A socket bound to one address reports no destination: only the source is judged.
+    CHECK(tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&client), nullptr, false, own) ==
+          SourceVerdict::Answer);
+}
+
+TEST_CASE("a source on any of the daemon's UDP ports is never answered", "[udp]") {
+    // The listener's own address and port: answering would echo to itself forever.
+    CHECK(judge(v4("127.0.0.1", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::OwnPort);
+    CHECK(judge(v6("::ffff:127.0.0.1", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::OwnPort);
+    CHECK(judge(v6("::1", 7007), v6("::1", 7007)) == SourceVerdict::OwnPort);
+    // Another local address on a wildcard listener, or another host running tcpechod on the
+    // same port: the same loop, one hop longer.
+    CHECK(judge(v4("127.0.0.2", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::OwnPort);
+    CHECK(judge(v4("192.0.2.9", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::OwnPort);
+    // Another of the daemon's listeners.
+    const std::uint16_t own[] = {7007, 9000};
+    const auto from_other_listener = v4("127.0.0.1", 9000);
+    const IpKey dest = key(v4("127.0.0.1", 7007));
+    CHECK(tcpecho::judge_source(reinterpret_cast<const sockaddr*>(&from_other_listener), &dest, false, own) ==
+          SourceVerdict::OwnPort);
+    // A neighbouring port is an ordinary client.
     CHECK(judge(v4("127.0.0.1", 7008), v4("127.0.0.1", 7007)) == SourceVerdict::Answer);
-    CHECK(judge(v4("127.0.0.2", 7007), v4("127.0.0.1", 7007)) == SourceVerdict::Answer);
-    // Self wins over the port rule when both apply (port 7 on port 7): one counter per drop.
-    CHECK(judge(v4("127.0.0.1", 7), v4("127.0.0.1", 7)) == SourceVerdict::Self);
+    // The own-port rule wins when both apply (port 7 on port 7): one counter per drop.
+    CHECK(judge(v4("127.0.0.1", 7), v4("127.0.0.1", 7)) == SourceVerdict::OwnPort);
 }
 
 TEST_CASE("rate limiter: a burst, then the rate", "[udp][ratelimit]") {
