@@ -153,8 +153,11 @@ void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
             in_ready[i] = 1;
             ready.push_back(i);
         }
+        // Only an earlier due time is queued: a later one (the oldest datagram's deadline
+        // moves on with every echo) is found when the queued timer fires and pump() runs,
+        // so the heap holds about one entry per flow instead of one per datagram.
         const TimePoint due = f.next_due();
-        if (due != TimePoint::max() && due != queued_due[i]) {
+        if (due < queued_due[i]) {
             queued_due[i] = due;
             timers.emplace(due, i);
         }

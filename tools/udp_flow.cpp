@@ -59,6 +59,10 @@ bool UdpFlow::open(const addrinfo& address) {
         int want = kStreamRcvBuf;
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);  // best effort
     }
+    // The kernel then tells, with each datagram read, how many it dropped on this socket for
+    // want of buffer space: loss the probe must not blame on the server.
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     if (::connect(fd.get(), address.ai_addr, address.ai_addrlen) != 0) {
         fail(UdpErrorKind::Network, "cannot connect a UDP socket to " + ctx_.peer + ": " + errno_text(errno));
         return false;
@@ -157,24 +161,33 @@ void UdpFlow::on_readable() {
 
 bool UdpFlow::read_one() {
     if (!fd_ || state_ == State::Failed) return false;
+    iovec iov{ctx_.recv_scratch.data(), ctx_.recv_scratch.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint32_t))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
     // MSG_TRUNC: the datagram's real length, even if it did not fit (it cannot here: the
-    // buffer holds the largest UDP payload, plus one byte).
-    IoResult r = recv_some(fd_.get(), ctx_.recv_scratch.data(), ctx_.recv_scratch.size(), MSG_DONTWAIT | MSG_TRUNC);
-    switch (r.status) {
-    case IoStatus::WouldBlock:
-        return false;
-    case IoStatus::Eof:  // recv() returning 0 on a datagram socket: a 0-byte datagram
-        on_datagram(0, Clock::now());
-        return state_ != State::Failed;
-    case IoStatus::Ok:
-        on_datagram(r.bytes, Clock::now());
-        return state_ != State::Failed;
-    case IoStatus::PeerGone:
-    case IoStatus::Error:
-        socket_error(r.error, "recv()", 0);
+    // buffer holds the largest UDP payload, plus one byte). 0 is a 0-byte datagram.
+    ssize_t n = 0;
+    do {
+        n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN) socket_error(errno, "recvmsg()", 0);
         return false;
     }
-    return false;
+    const TimePoint now = Clock::now();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            std::uint32_t dropped = 0;
+            std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+            result_.counters.probe_receive_drops = dropped;  // the socket's running total
+        }
+    }
+    on_datagram(static_cast<std::size_t>(n), now);
+    return state_ != State::Failed;
 }
 
 void UdpFlow::drain() {

@@ -104,6 +104,12 @@ void print_udp_summary(std::FILE* out, const Options& o, const UdpRunResult& r) 
     print_latency(out, r.latency_ns, "");
     std::fprintf(out, "rate:     %.3f s, %.0f datagrams/s, %.2f MiB/s each way\n", r.seconds,
                  per_second(t.received, r.seconds), per_second(t.bytes_received, r.seconds) / (1 << 20));
+    if (t.probe_receive_drops > 0) {
+        std::fprintf(out,
+                     "note:     the probe's own receive buffers dropped at least %" PRIu64
+                     " echoes (SO_RXQ_OVFL): that much of the loss is not the server's\n",
+                     t.probe_receive_drops);
+    }
     if (r.interrupted) std::fprintf(out, "interrupted: stopped sending early\n");
     const int status = r.exit_status();
     if (status == kExitOk) {
@@ -194,6 +200,7 @@ std::string udp_json_report(const Options& o, const UdpRunResult& r) {
         j.value("reordered", c.reordered);
         j.value("corrupted", c.corrupted);
         j.value("late", c.late);
+        j.value("probe_receive_drops", c.probe_receive_drops);
     };
     j.begin_object("udp");
     j.value("seconds", r.seconds);

@@ -4,11 +4,13 @@
 //
 //   "protocol": "udp"
 //   "udp": {"seconds", "sent", "received", "lost", "duplicated", "reordered", "corrupted",
-//           "late", "loss_percent", "bytes_sent", "bytes_received", "datagrams_per_second",
-//           "bytes_per_second",
+//           "late", "probe_receive_drops", "loss_percent", "bytes_sent", "bytes_received",
+//           "datagrams_per_second", "bytes_per_second",
 //           "flows": [{"id", "local", "sent", "received", "lost", "duplicated", "reordered",
-//                      "corrupted", "late", "bytes_sent", "bytes_received",
+//                      "corrupted", "late", "probe_receive_drops", "bytes_sent",
+//                      "bytes_received",
 //                      "error": null or the kind of its failure or first corruption}]}
+//   (probe_receive_drops: echoes the probe's own sockets dropped, SO_RXQ_OVFL; part of lost)
 //
 // "options": {"protocol", "size_min", "size_max", "count", "time_s", "flows", "threads",
 //             "workload", "window", "rate", "seed", "timeout_s", "max_loss_percent"}

@@ -24,6 +24,9 @@ struct UdpCounters {
     std::uint64_t late = 0;        // a verified echo of one already counted lost (stays lost)
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;  // of the received datagrams
+    // Echoes the probe's own socket dropped because its receive buffer was full (the kernel's
+    // SO_RXQ_OVFL count, as of the last datagram read): lost, but not by the server.
+    std::uint64_t probe_receive_drops = 0;
 
     void add(const UdpCounters& o) noexcept {
         sent += o.sent;
@@ -35,6 +38,7 @@ struct UdpCounters {
         late += o.late;
         bytes_sent += o.bytes_sent;
         bytes_received += o.bytes_received;
+        probe_receive_drops += o.probe_receive_drops;
     }
     // Lost as a percentage of sent (0 when nothing was sent).
     [[nodiscard]] double loss_percent() const noexcept {

@@ -33,6 +33,7 @@ def all_in_flight(n, size):
 TOP_KEYS = {'tool', 'version', 'protocol', 'target', 'options', 'result', 'errors',
             'latency_us', 'udp'}
 COUNTERS = ['sent', 'received', 'lost', 'duplicated', 'reordered', 'corrupted', 'late']
+EXTRA_COUNTERS = {'probe_receive_drops'}
 
 
 def udp_probe(target, *args, json_output=True, timeout=60):
@@ -232,6 +233,35 @@ class Loss(UdpTestCase):
         self.assertFailed(run, 1)
         self.assertCounts(run, sent=20, received=19, lost=1, late=1)
         self.assertIn('loss 5.00% exceeds --max-loss 0%', self.only_error(run, 'loss')['detail'])
+
+    def test_own_receive_buffer_drops_are_reported(self):
+        """While the probe is stopped (SIGSTOP), the server floods it with 400 foreign
+        datagrams: its socket's buffer holds some, the kernel drops the rest and says how
+        many (SO_RXQ_OVFL). Every one is either read (corrupted) or counted dropped."""
+        server = self.serve(us.UdpEchoServer())
+        proc = subprocess.Popen([PROBE, '--udp', '-J', '-n', '20', '--rate', '10', '-s', '100',
+                                 server.target], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(kill_process, proc)
+        self.addCleanup(lambda: proc.poll() is None and proc.send_signal(signal.SIGCONT))
+        deadline = time.monotonic() + 10
+        while sum(len(d) for d in server.received().values()) < 3:
+            self.assertLess(time.monotonic(), deadline, 'the probe sent nothing')
+            time.sleep(0.01)
+        time.sleep(0.03)   # between two paced datagrams (100 ms apart): the echo is back
+        proc.send_signal(signal.SIGSTOP)
+        addr = next(iter(server.received()))
+        server.burst(addr, 400, b'\xee' * 1000)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=30)
+        doc = json.loads(out)
+        u = doc['udp']
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertEqual((u['sent'], u['received'], u['lost']), (20, 20, 0), doc)
+        self.assertGreater(u['probe_receive_drops'], 0, doc)
+        self.assertEqual(u['corrupted'] + u['probe_receive_drops'], 400, doc)
+        self.assertEqual(u['flows'][0]['probe_receive_drops'], u['probe_receive_drops'])
 
     def test_silent_server_everything_lost(self):
         server = self.serve(us.SilentServer())
@@ -568,11 +598,11 @@ class Output(UdpTestCase):
                                                 'max_loss_percent'})
             self.assertEqual(set(d['latency_us']), {'count', 'min', 'mean', 'p50', 'p90', 'p99',
                                                     'p99_9', 'max', 'from_scheduled_time'})
-            self.assertEqual(set(d['udp']), set(COUNTERS) | {
+            self.assertEqual(set(d['udp']), set(COUNTERS) | EXTRA_COUNTERS | {
                 'seconds', 'loss_percent', 'bytes_sent', 'bytes_received',
                 'datagrams_per_second', 'bytes_per_second', 'flows'})
             for f in d['udp']['flows']:
-                self.assertEqual(set(f), set(COUNTERS) | {'id', 'local', 'bytes_sent',
+                self.assertEqual(set(f), set(COUNTERS) | EXTRA_COUNTERS | {'id', 'local', 'bytes_sent',
                                                           'bytes_received', 'error'})
             for e in d['errors']:
                 self.assertEqual(set(e), {'kind', 'exit_code', 'flow', 'seq', 'offset', 'detail',

@@ -93,6 +93,11 @@ class UdpEchoServer:
                 except OSError:
                     pass
 
+    def burst(self, addr, count, data):
+        """Sends `count` copies of `data` to `addr` at once (from the test's thread)."""
+        for _ in range(count):
+            self.send(data, addr)
+
     def received(self):
         """All datagrams received, per client address (a copy)."""
         with self.lock:
