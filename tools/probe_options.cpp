@@ -79,7 +79,7 @@ const char kHelp[] =
     "\n"
     "Ctrl-C stops sending and reports once what is in flight is back; a second Ctrl-C reports\n"
     "at once (with --recv waitall/once: when the blocked call returns, within --timeout),\n"
-    "counting what did not come back as a timeout.\n"
+    "counting what did not come back as a timeout (with --udp: as lost).\n"
     "\n"
     "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
     "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n"

@@ -11,6 +11,8 @@
 namespace tcpecho::probe {
 
 // Exit statuses (binding): 0 verified, 1 verification failed, 2 usage, 3 connect/reset/timeout.
+// With --udp: 1 also for loss above --max-loss, 2 also when the kernel refuses the datagram
+// size (EMSGSIZE), 3 for socket errors such as connection refused (udp_result.hpp).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitMismatch = 1;
 inline constexpr int kExitUsage = 2;

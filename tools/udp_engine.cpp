@@ -291,6 +291,7 @@ UdpRunResult run_udp_probe(const Options& options, const std::function<void(cons
     TimePoint start{};
     std::optional<TimePoint> end;
     std::vector<std::thread> workers;
+    workers.reserve(threads.size());
     for (auto& t : threads) {
         workers.emplace_back([&, thread = t.get()] {
             thread->open_all(*addresses);
