@@ -307,11 +307,18 @@ class UdpDaemonTest(unittest.TestCase):
         self.addCleanup(t.close)
         t.setblocking(False)
         chunk = b'x' * 65536
-        for _ in range(400):  # we never read: the daemon's output fills and it pauses reading
-            try:
-                t.send(chunk)
-            except BlockingIOError:
-                break
+        # We never read: the daemon's output fills and it pauses reading (it then holds data,
+        # so the drain waits for it). Wait until it says so; a slow (sanitizer) build may not
+        # even have accepted yet when our first sends fill the kernel's buffers.
+        deadline = time.monotonic() + 10
+        while self.counters(d)['read_pauses'] < 1 and time.monotonic() < deadline:
+            for _ in range(16):
+                try:
+                    t.send(chunk)
+                except BlockingIOError:
+                    break
+            time.sleep(0.05)
+        self.assertGreaterEqual(self.counters(d)['read_pauses'], 1, d.log())
         d.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5
         while 'SIGTERM: draining 1 connections' not in d.log() and time.monotonic() < deadline:
