@@ -33,6 +33,9 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] bool holds_data() const noexcept { return buf_ != nullptr; }
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
+    [[nodiscard]] ListenerSlot& slot() const noexcept { return *slot_; }
+    // "192.0.2.1:40000" ("unknown" once closed): for log lines.
+    [[nodiscard]] std::string peer() const;
 
     // Intrusive links of the slot's idle list (ordered by last activity).
     Connection* idle_prev = nullptr;
@@ -57,7 +60,6 @@ private:
     void touch() noexcept;
     void release_buffer_if_empty() noexcept;
     bool ensure_read_space() noexcept;
-    [[nodiscard]] std::string peer() const;
 
     ListenerSlot* slot_;
     Buffer* buf_ = nullptr;

@@ -20,13 +20,10 @@ constexpr int kListenBacklog = 4096;
 
 }  // namespace
 
-Listener::Listener(const ListenerConfig& config, UniqueFd fd, SocketAddress local)
-    : config_(config),
-      fd_(std::move(fd)),
-      local_(local),
-      framer_(config.mode, config.frame_size, config.limits.max_frame) {}
+Listener::Listener(const ListenerConfig& config, std::shared_ptr<ListenSocket> socket)
+    : config_(config), socket_(std::move(socket)), framer_(config.mode, config.frame_size, config.limits.max_frame) {}
 
-std::shared_ptr<Listener> Listener::open(const ListenerConfig& config) {
+std::shared_ptr<ListenSocket> ListenSocket::open(const ListenerConfig& config) {
     auto addr = SocketAddress::parse(config.address, config.port);
     if (!addr) fail(config, "bad address", EINVAL);
     UniqueFd fd(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -42,14 +39,18 @@ std::shared_ptr<Listener> Listener::open(const ListenerConfig& config) {
     if (::listen(fd.get(), kListenBacklog) != 0) fail(config, "listen", errno);
     auto local = SocketAddress::local_of(fd.get());
     if (!local) fail(config, "getsockname", errno);
-    return std::shared_ptr<Listener>(new Listener(config, std::move(fd), *local));
+    return std::shared_ptr<ListenSocket>(new ListenSocket(std::move(fd), *local, false));
+}
+
+std::shared_ptr<ListenSocket> ListenSocket::adopt(UniqueFd fd, SocketAddress local) {
+    return std::shared_ptr<ListenSocket>(new ListenSocket(std::move(fd), local, true));
 }
 
 bool Listener::try_add_connection() noexcept {
-    std::uint32_t now = connections_.load(std::memory_order_relaxed);
+    std::uint32_t now = socket_->connections.load(std::memory_order_relaxed);
     do {
         if (now >= config_.limits.max_connections) return false;
-    } while (!connections_.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+    } while (!socket_->connections.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
     return true;
 }
 
@@ -57,7 +58,8 @@ std::string Listener::describe() const {
     std::string out = "name=" + config_.name + " proto=" + std::string(to_string(config_.proto)) +
                       " mode=" + std::string(to_string(config_.mode));
     if (config_.mode == FramingMode::Fixed) out += " frame_size=" + std::to_string(config_.frame_size);
-    out += " address=" + local_.to_string();
+    out += " address=" + local().to_string();
+    if (socket_->from_systemd()) out += " from=systemd";
     return out;
 }
 

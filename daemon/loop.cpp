@@ -128,6 +128,20 @@ void Loop::defer(IoHandler* handler) noexcept {
     ready_tail_ = handler;
 }
 
+void Loop::cancel_deferred(IoHandler* handler) noexcept {
+    if (!handler->ready_queued_) return;
+    IoHandler* prev = nullptr;
+    for (IoHandler* h = ready_head_; h != nullptr; prev = h, h = h->ready_next_) {
+        if (h != handler) continue;
+        if (prev != nullptr) prev->ready_next_ = h->ready_next_;
+        else ready_head_ = h->ready_next_;
+        if (ready_tail_ == h) ready_tail_ = prev;
+        break;
+    }
+    handler->ready_queued_ = false;
+    handler->ready_next_ = nullptr;
+}
+
 void Loop::run_ready() noexcept {
     // Only what is queued now runs in this pass: a handler that re-queues itself waits for the
     // next iteration, so new epoll events are polled between passes (fairness).
@@ -140,6 +154,12 @@ void Loop::run_ready() noexcept {
         h->on_ready();  // may free h
         h = next;
     }
+}
+
+std::uint64_t monotonic_ms() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
 void Loop::refresh_now() noexcept {

@@ -50,6 +50,9 @@ enum class LoopStrategy : std::uint8_t {
     NestedInLibev,
 };
 std::string_view to_string(LoopStrategy strategy) noexcept;
+
+// CLOCK_MONOTONIC in milliseconds (the clock Loop::now_ms() caches).
+[[nodiscard]] std::uint64_t monotonic_ms() noexcept;
 // From $TCPECHOD_LOOP ("outer" or "nested"); OuterEpoll when unset. Benchmark knob only.
 LoopStrategy loop_strategy_from_env() noexcept;
 
@@ -73,6 +76,9 @@ public:
 
     // Queues `handler` to get on_ready() after this iteration's events. Idempotent.
     void defer(IoHandler* handler) noexcept;
+    // Takes `handler` off the ready list (before destroying a handler that may be queued).
+    // Not from inside an on_ready() call: that pass has already taken the list.
+    void cancel_deferred(IoHandler* handler) noexcept;
 
     // Runs until stop() is called from a callback on this loop's thread.
     void run();

@@ -12,6 +12,7 @@
 #include "config.hpp"
 #include "log.hpp"
 #include "server.hpp"
+#include "socket_activation.hpp"
 
 namespace {
 
@@ -41,15 +42,28 @@ void print_help(std::FILE* out) {
                  "  -V, --version       show the version and exit\n"
                  "\n"
                  "Signals: SIGTERM/SIGINT drain and exit (a second one closes at once),\n"
+                 "SIGHUP reloads the configuration (new connections get the new modes and\n"
+                 "limits, open ones keep theirs; an invalid file is reported and ignored),\n"
                  "SIGUSR1 logs all counters.\n"
+                 "systemd: sd_notify readiness, status, reload and watchdog; sockets passed by\n"
+                 "socket activation serve the [[listen]] table with the same name (the socket\n"
+                 "unit's FileDescriptorName=) and proto, and then no other table is served.\n"
                  "Exit status: 0 success, 1 runtime failure (e.g. bind), 2 usage error,\n"
-                 "78 configuration error.\n",
+                 "78 configuration error (also: a passed socket no [[listen]] table serves).\n",
                  TCPECHOD_DEFAULT_CONFIG);
 }
 
 bool file_exists(const char* path) {
     struct stat st {};
     return ::stat(path, &st) == 0;
+}
+
+// --config FILE; else the default file if it exists; else the embedded default. Also what a
+// reload (SIGHUP) reads again, so a default file created later is picked up then.
+tcpecho::Config load_configuration(const char* config_path) {
+    if (config_path != nullptr) return tcpecho::load_config_file(config_path);
+    if (file_exists(TCPECHOD_DEFAULT_CONFIG)) return tcpecho::load_config_file(TCPECHOD_DEFAULT_CONFIG);
+    return tcpecho::parse_config(tcpecho::embedded_default_config(), tcpecho::kEmbeddedConfigName);
 }
 
 }  // namespace
@@ -99,13 +113,7 @@ int main(int argc, char** argv) {
 
     tcpecho::Config config;
     try {
-        if (config_path != nullptr) {
-            config = tcpecho::load_config_file(config_path);
-        } else if (file_exists(TCPECHOD_DEFAULT_CONFIG)) {
-            config = tcpecho::load_config_file(TCPECHOD_DEFAULT_CONFIG);
-        } else {
-            config = tcpecho::parse_config(tcpecho::embedded_default_config(), tcpecho::kEmbeddedConfigName);
-        }
+        config = load_configuration(config_path);
     } catch (const tcpecho::ConfigError& e) {
         LOG_ERR("configuration error: %s", e.what());
         return kExitConfig;
@@ -121,8 +129,13 @@ int main(int argc, char** argv) {
 
     try {
         tcpecho::prepare_process_signals();
-        tcpecho::Server server(std::move(config));
+        auto inherited = tcpecho::take_inherited_sockets();
+        tcpecho::Server server(std::move(config), [config_path] { return load_configuration(config_path); },
+                               std::move(inherited));
         return server.run();
+    } catch (const tcpecho::ActivationError& e) {
+        LOG_ERR("socket activation: %s", e.what());
+        return kExitConfig;
     } catch (const std::exception& e) {
         LOG_ERR("cannot start: %s", e.what());
         return kExitFailure;

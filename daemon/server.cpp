@@ -2,13 +2,22 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "log.hpp"
 #include "loop.hpp"
 #include "worker.hpp"
 
 namespace tcpecho {
+
+namespace {
+
+// STATUS= refresh period: live enough for `systemctl status`, rare enough to cost nothing.
+constexpr double kStatusSeconds = 5.0;
+
+}  // namespace
 
 void prepare_process_signals() {
     // SIGPIPE must never end the daemon (sends use MSG_NOSIGNAL too, this covers the rest).
@@ -19,18 +28,12 @@ void prepare_process_signals() {
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Server::Server(Config config) : config_(std::move(config)) {
-    const unsigned workers = effective_workers(config_);
-    for (const ListenerConfig& lc : config_.listeners) {
-        if (lc.proto == Protocol::Udp) {
-            udp_listeners_.push_back(UdpListener::open(lc, workers));
-        } else {
-            listeners_.push_back(Listener::open(lc));
-        }
-    }
-    std::vector<std::uint16_t> udp_ports;
-    for (const auto& l : udp_listeners_) udp_ports.push_back(l->local().port());
-    for (const auto& l : udp_listeners_) l->set_own_ports(udp_ports);
+Server::Server(Config config, ConfigLoader reload, std::vector<InheritedSocket> inherited)
+    : config_(std::move(config)),
+      reload_(std::move(reload)),
+      table_(std::move(inherited), effective_workers(config_)) {
+    table_.check_serves_inherited(config_);
+    table_.commit(table_.build(config_));
 }
 
 Server::~Server() = default;
@@ -41,49 +44,170 @@ StatsSnapshot Server::snapshot() const {
     return s;
 }
 
+void Server::log_listeners(const ListenerSet& set, const char* verb) const {
+    for (const auto& l : set.tcp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
+    for (const auto& l : set.udp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
+    for (const ListenerConfig& l : set.without_socket) {
+        LOG_WARNING("not serving name=%s proto=%s: systemd passed no %s socket named \"%s\" (a socket unit with "
+                    "FileDescriptorName=%s and Service=tcpechod.service would provide one)",
+                    l.name.c_str(), std::string(to_string(l.proto)).c_str(), std::string(to_string(l.proto)).c_str(),
+                    l.name.c_str(), l.name.c_str());
+    }
+}
+
+std::string Server::status_text() const {
+    StatsSnapshot s = snapshot();
+    std::uint64_t errors = s.connection_errors + s.frames_too_large + s.udp_send_errors + s.udp_receive_errors;
+    std::string out = std::to_string(table_.current()->size()) + " listeners, " +
+                      std::to_string(s.active_connections()) + " connections (" +
+                      std::to_string(s.connections_accepted) + " accepted), " + std::to_string(s.bytes_sent) +
+                      " bytes echoed, " + std::to_string(s.frames_echoed) + " frames, " +
+                      std::to_string(s.udp_datagrams_echoed) + " datagrams, " + std::to_string(errors) + " errors; ";
+    if (draining_) {
+        out += "draining";
+    } else if (reload_in_flight_) {
+        out += "reloading";
+    } else if (!last_reload_error_.empty()) {
+        out += "reload failed, serving the previous configuration: " + last_reload_error_;
+    } else if (reloads_ok_ > 0) {
+        out += "configuration reloaded (" + std::to_string(reloads_ok_) + "x)";
+    } else {
+        out += "configuration loaded";
+    }
+    return out;
+}
+
+void Server::reload() {
+    if (draining_) {
+        LOG_NOTICE("SIGHUP while draining: no reload");
+        return;
+    }
+    notifier_.reloading("reloading the configuration");
+    LOG_NOTICE("SIGHUP: reloading the configuration");
+    std::shared_ptr<ListenerSet> next_set;
+    Config next;
+    try {
+        next = reload_();
+        table_.check_serves_inherited(next);
+        next_set = table_.build(next);
+    } catch (const std::exception& e) {
+        ++reloads_failed_;
+        last_reload_error_ = e.what();
+        LOG_ERR("reload failed: %s; still serving the previous configuration", e.what());
+        notifier_.ready(status_text());
+        return;
+    }
+    if (next.workers != config_.workers) {
+        LOG_WARNING("reload: workers = %u takes effect at the next restart; still %u workers", next.workers,
+                    static_cast<unsigned>(workers_.size()));
+        next.workers = config_.workers;
+    }
+    log_set_level(next.log_level);
+    std::uint64_t generation = next_set->generation;
+    pending_close_.push_back(PendingClose{generation, table_.commit(next_set)});
+    config_ = std::move(next);
+    last_reload_error_.clear();
+    reload_in_flight_ = true;
+    log_listeners(*next_set, "reload: serving");
+    for (const auto& w : workers_) w->request_apply(next_set);
+    // READY=1 follows in on_worker_event(), once every worker serves the new set.
+}
+
+void Server::on_worker_event() {
+    bool all_finished = true;
+    std::uint64_t applied = std::numeric_limits<std::uint64_t>::max();
+    for (const auto& w : workers_) {
+        if (w->finished()) continue;  // serves nothing any more, watches nothing
+        all_finished = false;
+        applied = std::min(applied, w->applied_generation());
+    }
+    // Removed TCP sockets: no worker watches them any more, so closing cannot race an accept.
+    auto done = [applied](const PendingClose& p) { return p.generation <= applied; };
+    for (auto& p : pending_close_) {
+        if (!done(p)) continue;
+        for (const auto& socket : p.sockets) socket->close();
+    }
+    pending_close_.erase(std::remove_if(pending_close_.begin(), pending_close_.end(), done), pending_close_.end());
+    if (reload_in_flight_ && applied >= table_.current()->generation) {
+        reload_in_flight_ = false;
+        ++reloads_ok_;
+        LOG_NOTICE("reload complete: %s serves %zu listeners; connections opened before keep their settings",
+                   config_.source.c_str(), table_.current()->size());
+        notifier_.ready(status_text());
+    }
+    if (all_finished && control_ != nullptr) control_->stop();
+}
+
+void Server::watchdog_tick() {
+    // Heartbeats are stamped every quarter of the watchdog period; one older than half of it
+    // means that loop has not turned for two of its own ticks: hold back the keep-alive, and
+    // systemd kills and restarts us if it stays that way.
+    const std::uint64_t limit_ms = notifier_.watchdog_usec() / 2000;
+    const std::uint64_t now = monotonic_ms();
+    std::vector<unsigned> stale;
+    for (unsigned i = 0; i < workers_.size(); ++i) {
+        const Worker& w = *workers_[i];
+        if (!w.finished() && now - w.last_turn_ms() > limit_ms) stale.push_back(i);
+    }
+    if (stale.empty()) {
+        notifier_.watchdog();
+    } else if (stale != stale_workers_) {
+        LOG_ERR("watchdog: worker %u has not run its loop for %llu ms; withholding WATCHDOG=1", stale.front(),
+                static_cast<unsigned long long>(now - workers_[stale.front()]->last_turn_ms()));
+    }
+    stale_workers_ = std::move(stale);
+}
+
 int Server::run() {
     Loop control(Loop::Kind::Control);
-    Async workers_done(control, [&] {
-        for (const auto& w : workers_) {
-            if (!w->finished()) return;
-        }
-        control.stop();
-    });
+    control_ = &control;
+    Async worker_event(control, [this] { on_worker_event(); });
 
     unsigned n = effective_workers(config_);
+    const double watchdog_s = static_cast<double>(notifier_.watchdog_usec()) / 1e6;
     for (unsigned i = 0; i < n; ++i) {
-        workers_.push_back(std::make_unique<Worker>(i, listeners_, udp_listeners_, accept_gate_,
-                                                    [&workers_done] { workers_done.send(); }));
+        workers_.push_back(std::make_unique<Worker>(i, table_.current(), accept_gate_,
+                                                    [&worker_event] { worker_event.send(); }));
+        if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 4);
     }
-    for (const auto& l : listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
-    for (const auto& l : udp_listeners_) LOG_NOTICE("listening %s", l->describe().c_str());
+    log_listeners(*table_.current(), "listening");
     try {
         for (const auto& w : workers_) w->start();
     } catch (...) {
         // Stop the workers that did start before unwinding (their destructors join them).
         for (const auto& w : workers_) w->request_force_close();
         for (const auto& w : workers_) w->join();
+        control_ = nullptr;
         throw;
     }
-    LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s", n, listeners_.size() + udp_listeners_.size(),
-               config_.source.c_str(),
-               std::string(to_string(loop_strategy_from_env())).c_str());
+    LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s%s", n, table_.current()->size(),
+               config_.source.c_str(), std::string(to_string(loop_strategy_from_env())).c_str(),
+               table_.socket_activated() ? ", sockets from systemd" : "");
+    notifier_.ready(status_text());
 
-    bool draining = false;
+    Timer status_timer(control, [this] { notifier_.status(status_text()); });
+    status_timer.start(kStatusSeconds, kStatusSeconds);
+    Timer watchdog_timer(control, [this] { watchdog_tick(); });
+    if (watchdog_s > 0) {
+        LOG_INFO("watchdog: keep-alive every %.3f s while every worker loop turns", watchdog_s / 2);
+        watchdog_timer.start(watchdog_s / 2, watchdog_s / 2);
+    }
+
     Timer drain_deadline(control, [&] {
         LOG_WARNING("drain_timeout (%llu ms) expired: closing the remaining connections",
                     static_cast<unsigned long long>(config_.drain_timeout_ms));
         for (const auto& w : workers_) w->request_force_close();
     });
     auto start_drain = [&](const char* signame) {
-        if (draining) {
+        if (draining_) {
             LOG_NOTICE("%s again: closing the remaining connections now", signame);
             drain_deadline.stop();
             for (const auto& w : workers_) w->request_force_close();
             return;
         }
-        draining = true;
+        draining_ = true;
         StatsSnapshot s = snapshot();
+        notifier_.stopping("draining " + std::to_string(s.active_connections()) + " connections");
         LOG_NOTICE("%s: draining %llu connections (no new ones accepted; up to %llu ms)", signame,
                    static_cast<unsigned long long>(s.active_connections()),
                    static_cast<unsigned long long>(config_.drain_timeout_ms));
@@ -93,9 +217,10 @@ int Server::run() {
     SignalWatcher on_term(control, SIGTERM, [&] { start_drain("SIGTERM"); });
     SignalWatcher on_int(control, SIGINT, [&] { start_drain("SIGINT"); });
     SignalWatcher on_usr1(control, SIGUSR1, [&] { LOG_NOTICE("counters %s", snapshot().format().c_str()); });
-    SignalWatcher on_hup(control, SIGHUP, [] { LOG_WARNING("SIGHUP: configuration reload is not supported yet; ignored"); });
+    SignalWatcher on_hup(control, SIGHUP, [this] { reload(); });
 
     control.run();
+    control_ = nullptr;
     for (const auto& w : workers_) w->join();
 
     StatsSnapshot s = snapshot();

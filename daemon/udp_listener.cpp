@@ -21,6 +21,26 @@ void set_int(const ListenerConfig& c, int fd, int level, int option, const char*
     if (::setsockopt(fd, level, option, &one, sizeof one) != 0) fail(c, c.port, name, errno);
 }
 
+// The options every served UDP socket needs, ours or systemd's.
+void configure_socket(const ListenerConfig& c, int fd, const SocketAddress& addr) {
+    if (addr.is_wildcard()) {
+        // The destination of each datagram: the reply's source, and the own-address check.
+        set_int(c, fd, IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO");
+        if (addr.family() == AF_INET6) set_int(c, fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO");
+    }
+    // A wildcard socket would otherwise also get the multicast groups other programs on the
+    // host joined; an echo never answers those anyway.
+    int zero = 0;
+    if (addr.family() == AF_INET6) {
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);  // Linux >= 4.20
+    }
+    if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) {
+        fail(c, addr.port(), "IP_MULTICAST_ALL", errno);
+    }
+    // The kernel's count of datagrams dropped on a full receive queue comes with each datagram.
+    set_int(c, fd, SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL");
+}
+
 UniqueFd open_socket(const ListenerConfig& c, const SocketAddress& addr, bool reuseport) {
     UniqueFd fd(::socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) fail(c, addr.port(), "socket", errno);
@@ -32,37 +52,31 @@ UniqueFd open_socket(const ListenerConfig& c, const SocketAddress& addr, bool re
             fail(c, addr.port(), "IPV6_V6ONLY", errno);
         }
     }
-    if (addr.is_wildcard()) {
-        // The destination of each datagram: the reply's source, and the own-address check.
-        set_int(c, fd.get(), IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO");
-        if (addr.family() == AF_INET6) set_int(c, fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO");
-    }
-    // A wildcard socket would otherwise also get the multicast groups other programs on the
-    // host joined; an echo never answers those anyway.
-    int zero = 0;
-    if (addr.family() == AF_INET6) {
-        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);  // Linux >= 4.20
-    }
-    if (::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) {
-        fail(c, addr.port(), "IP_MULTICAST_ALL", errno);
-    }
-    // The kernel's count of datagrams dropped on a full receive queue comes with each datagram.
-    set_int(c, fd.get(), SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL");
+    configure_socket(c, fd.get(), addr);
     if (::bind(fd.get(), addr.get(), addr.length()) != 0) fail(c, addr.port(), "bind", errno);
     return fd;
 }
 
 }  // namespace
 
-UdpListener::UdpListener(const ListenerConfig& config, std::vector<UniqueFd> fds, SocketAddress local)
-    : config_(config), fds_(std::move(fds)), local_(local) {
+UdpListener::UdpListener(const ListenerConfig& config, std::shared_ptr<UdpSocketSet> sockets)
+    : config_(config), sockets_(std::move(sockets)) {
     if (config_.limits.udp_rate_limit != 0) {
-        limiter_ = std::make_unique<SourceRateLimiter>(config_.limits.udp_rate_limit,
+        limiter_ = std::make_shared<SourceRateLimiter>(config_.limits.udp_rate_limit,
                                                        config_.limits.effective_udp_burst());
     }
 }
 
-std::shared_ptr<UdpListener> UdpListener::open(const ListenerConfig& config, unsigned sockets) {
+void UdpListener::keep_limiter_of(const UdpListener& previous) noexcept {
+    const Limits& mine = config_.limits;
+    const Limits& theirs = previous.config_.limits;
+    if (limiter_ && previous.limiter_ && mine.udp_rate_limit == theirs.udp_rate_limit &&
+        mine.effective_udp_burst() == theirs.effective_udp_burst()) {
+        limiter_ = previous.limiter_;
+    }
+}
+
+std::shared_ptr<UdpSocketSet> UdpSocketSet::open(const ListenerConfig& config, unsigned sockets) {
     auto addr = SocketAddress::parse(config.address, config.port);
     if (!addr) fail(config, config.port, "bad address", EINVAL);
     if (!addr->is_wildcard() && is_non_unicast(IpKey::from(addr->get()))) {
@@ -81,12 +95,23 @@ std::shared_ptr<UdpListener> UdpListener::open(const ListenerConfig& config, uns
     }
     std::vector<UniqueFd> fds;
     for (unsigned i = 0; i < std::max(sockets, 1U); ++i) fds.push_back(open_socket(config, group_addr, true));
-    return std::shared_ptr<UdpListener>(new UdpListener(config, std::move(fds), group_addr));
+    return std::shared_ptr<UdpSocketSet>(new UdpSocketSet(std::move(fds), group_addr, false));
+}
+
+std::shared_ptr<UdpSocketSet> UdpSocketSet::adopt(const std::string& name, UniqueFd fd, SocketAddress local) {
+    ListenerConfig described;  // names the socket in error messages
+    described.name = name;
+    described.address = local.to_string();
+    configure_socket(described, fd.get(), local);
+    std::vector<UniqueFd> fds;
+    fds.push_back(std::move(fd));
+    return std::shared_ptr<UdpSocketSet>(new UdpSocketSet(std::move(fds), local, true));
 }
 
 std::string UdpListener::describe() const {
-    std::string out = "name=" + config_.name + " proto=udp address=" + local_.to_string() +
-                      " sockets=" + std::to_string(fds_.size());
+    std::string out = "name=" + config_.name + " proto=udp address=" + local().to_string() +
+                      " sockets=" + std::to_string(sockets_->size());
+    if (sockets_->from_systemd()) out += " from=systemd";
     if (limiter_) {
         out += " udp_rate_limit=" + std::to_string(config_.limits.udp_rate_limit) +
                "/s udp_burst=" + std::to_string(config_.limits.effective_udp_burst());

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 
@@ -28,6 +29,13 @@ constexpr std::uint64_t kDrainQuietMs = 500;
 constexpr double kDrainTickSeconds = 0.1;
 // When even the reserve fd is gone, accepting pauses this long instead of spinning.
 constexpr double kAcceptRetrySeconds = 0.1;
+
+// UDP sockets of `listeners` that worker `index` serves.
+std::size_t udp_socket_count(const ListenerSet& listeners, unsigned index) noexcept {
+    std::size_t n = 0;
+    for (const auto& l : listeners.udp) n += index < l->sockets()->size() ? 1 : 0;
+    return n;
+}
 
 }  // namespace
 
@@ -118,26 +126,46 @@ void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
 
 // --- Worker ------------------------------------------------------------------------------
 
-Worker::Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
-               const std::vector<std::shared_ptr<UdpListener>>& udp_listeners, AcceptGate& accept_gate,
-               std::function<void()> on_finished)
+Worker::Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, AcceptGate& accept_gate,
+               std::function<void()> notify_main)
     : index_(index),
       loop_(Loop::Kind::Worker, loop_strategy_from_env()),
       buffers_(kBufferSize, kMaxFreeBuffers),
       accept_gate_(accept_gate),
-      on_finished_(std::move(on_finished)),
+      notify_main_(std::move(notify_main)),
       control_(loop_, [this] { on_control(); }),
       idle_timer_(loop_, [this] { expire_idle(); }),
       drain_tick_(loop_, [this] { close_quiet_connections(); }),
-      accept_retry_(loop_, [this] { resume_accepting(); }) {
-    for (const auto& l : listeners) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
+      accept_retry_(loop_, [this] { resume_accepting(); }),
+      heartbeat_(loop_, [this] { last_turn_ms_.store(monotonic_ms(), std::memory_order_release); }) {
+    for (const auto& l : listeners->tcp) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
     resume_accepting();
-    for (const auto& l : udp_listeners) {
-        auto slot = std::make_unique<UdpEchoSlot>(*this, l, l->fd(index_));
+    add_udp_slots(*listeners);
+    if (udp_slots_.size() != udp_socket_count(*listeners, index_)) {
+        throw std::runtime_error("worker " + std::to_string(index_) + " cannot watch its udp sockets: " +
+                                 errno_text(errno));
+    }
+    applied_generation_.store(listeners->generation, std::memory_order_release);
+    listeners_ = std::move(listeners);
+}
+
+void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
+    for (const auto& l : listeners.udp) {
+        // A socket from systemd is one socket: worker 0 serves it.
+        if (index_ >= l->sockets()->size()) continue;
+        std::unique_ptr<UdpEchoSlot> slot;
+        try {
+            slot = std::make_unique<UdpEchoSlot>(*this, l, l->sockets()->fd(index_));
+        } catch (const std::bad_alloc&) {
+            LOG_ERR("worker %u: out of memory for udp listener %s", index_, l->config().name.c_str());
+            continue;
+        }
         // Edge-triggered like connections: a datagram that arrives later is a new edge.
+        // EPOLL_CTL_ADD reports datagrams already queued, so none waits for the next one.
         if (!loop_.watch(slot->fd(), slot.get(), EPOLLIN | EPOLLET)) {
-            throw std::runtime_error("worker " + std::to_string(index_) + " cannot watch udp listener " +
-                                     l->config().name + ": " + errno_text(errno));
+            LOG_ERR("worker %u cannot watch udp listener %s: %s", index_, l->config().name.c_str(),
+                    errno_text(errno).c_str());
+            continue;
         }
         udp_slots_.push_back(std::move(slot));
     }
@@ -149,6 +177,10 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
+    if (heartbeat_s_ > 0) {
+        last_turn_ms_.store(monotonic_ms(), std::memory_order_release);
+        heartbeat_.start(heartbeat_s_, heartbeat_s_);
+    }
     thread_ = std::thread([this] { run(); });
 }
 
@@ -162,7 +194,7 @@ void Worker::run() noexcept {
     ::pthread_setname_np(::pthread_self(), name);
     loop_.run();
     finished_.store(true, std::memory_order_release);
-    on_finished_();
+    notify_main_();
 }
 
 void Worker::request_drain() noexcept {
@@ -175,7 +207,21 @@ void Worker::request_force_close() noexcept {
     control_.send();
 }
 
+void Worker::request_apply(std::shared_ptr<const ListenerSet> listeners) {
+    {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        pending_ = std::move(listeners);  // a newer set replaces one not yet applied
+    }
+    control_.send();
+}
+
 void Worker::on_control() noexcept {
+    std::shared_ptr<const ListenerSet> next;
+    {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        next = std::move(pending_);
+    }
+    if (next) apply(std::move(next));
     if (force_requested_.load(std::memory_order_acquire) && !forced_) {
         forced_ = true;
         if (!draining_) begin_drain();
@@ -184,6 +230,44 @@ void Worker::on_control() noexcept {
         return;
     }
     if (drain_requested_.load(std::memory_order_acquire) && !draining_) begin_drain();
+}
+
+void Worker::apply(std::shared_ptr<const ListenerSet> next) noexcept {
+    // Draining: nothing new is served any more, whatever the set says.
+    if (!draining_) {
+        // TCP: the old slots stop accepting but stay while their connections last; the same
+        // socket may be in the new set, so every old watch goes before any new one.
+        const bool was_accepting = accepting_;
+        if (accepting_) pause_accepting(0);
+        for (auto& slot : slots_) retired_slots_.push_back(std::move(slot));
+        slots_.clear();
+        try {
+            for (const auto& l : next->tcp) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
+        } catch (const std::bad_alloc&) {
+            LOG_ERR("worker %u: out of memory applying the new listeners", index_);
+        }
+        if (was_accepting) resume_accepting();  // else the accept-retry timer resumes (fds ran out)
+        // UDP: no state to keep; this worker closes its socket of a listener the set dropped.
+        for (auto& slot : udp_slots_) {
+            loop_.unwatch(slot->fd());
+            loop_.cancel_deferred(slot.get());
+            const auto& sockets = slot->listener().sockets();
+            bool kept = false;
+            for (const auto& l : next->udp) kept = kept || l->sockets() == sockets;
+            if (!kept) sockets->close(index_);
+        }
+        udp_slots_.clear();
+        add_udp_slots(*next);
+        prune_retired_slots();
+    }
+    applied_generation_.store(next->generation, std::memory_order_release);
+    listeners_ = std::move(next);
+    notify_main_();
+}
+
+void Worker::prune_retired_slots() noexcept {
+    auto unused = [](const std::unique_ptr<ListenerSlot>& slot) { return slot->unused(); };
+    retired_slots_.erase(std::remove_if(retired_slots_.begin(), retired_slots_.end(), unused), retired_slots_.end());
 }
 
 void Worker::resume_accepting() noexcept {
@@ -229,6 +313,7 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
         LOG_ERR("out of memory accepting a connection on %s", slot.listener().config().name.c_str());
         return;
     }
+    slot.object_created();
     ++live_;
     stats_.connections_accepted.add();
     slot.idle().push_back(c);
@@ -243,7 +328,9 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
 }
 
 void Worker::free_connection(Connection* c) noexcept {
+    ListenerSlot& slot = c->slot();
     connections_.destroy(c);
+    slot.object_freed();
     --live_;
     stop_if_drained();
 }
@@ -272,28 +359,29 @@ void Worker::arm_idle_timer_at(std::uint64_t deadline_ms) noexcept {
 
 void Worker::rearm_idle_timer() noexcept {
     idle_timer_.stop();
-    for (auto& slot : slots_) {
-        std::uint64_t timeout = slot->limits().idle_timeout_ms;
-        Connection* oldest = slot->idle().front();
+    for_each_slot([this](ListenerSlot& slot) {
+        std::uint64_t timeout = slot.limits().idle_timeout_ms;
+        Connection* oldest = slot.idle().front();
         if (timeout != 0 && oldest != nullptr) arm_idle_timer_at(oldest->last_active_ms() + timeout);
-    }
+    });
 }
 
 void Worker::expire_idle() noexcept {
     std::uint64_t now = loop_.now_ms();
-    for (auto& slot : slots_) {
-        std::uint64_t timeout = slot->limits().idle_timeout_ms;
-        if (timeout == 0) continue;
-        while (Connection* c = slot->idle().front()) {
+    for_each_slot([this, now](ListenerSlot& slot) {
+        std::uint64_t timeout = slot.limits().idle_timeout_ms;
+        if (timeout == 0) return;
+        while (Connection* c = slot.idle().front()) {
             if (now - c->last_active_ms() < timeout) break;
             if (may_log_peer_event()) {
-                LOG_INFO("connection closed: idle for %llu ms listener=%s",
-                         static_cast<unsigned long long>(now - c->last_active_ms()),
-                         slot->listener().config().name.c_str());
+                LOG_INFO("connection closed: idle for %llu ms peer=%s listener=%s",
+                         static_cast<unsigned long long>(now - c->last_active_ms()), c->peer().c_str(),
+                         slot.listener().config().name.c_str());
             }
             c->close(Connection::CloseReason::IdleTimeout);
         }
-    }
+    });
+    prune_retired_slots();
     rearm_idle_timer();
 }
 
@@ -305,7 +393,7 @@ void Worker::begin_drain() noexcept {
     for (auto& slot : udp_slots_) {
         loop_.unwatch(slot->fd());
         slot->stop();
-        slot->listener().close_socket(index_);
+        slot->listener().sockets()->close(index_);
     }
     accept_retry_.stop();
     close_quiet_connections();
@@ -314,22 +402,22 @@ void Worker::begin_drain() noexcept {
 
 void Worker::close_quiet_connections() noexcept {
     std::uint64_t now = loop_.now_ms();
-    for (auto& slot : slots_) {
+    for_each_slot([now](ListenerSlot& slot) {
         // Oldest activity first: stop at the first connection that was active recently.
-        Connection* c = slot->idle().front();
+        Connection* c = slot.idle().front();
         while (c != nullptr && now - c->last_active_ms() >= kDrainQuietMs) {
             Connection* next = c->idle_next;
             if (!c->holds_data()) c->close(Connection::CloseReason::Drained);
             c = next;
         }
-    }
+    });
     stop_if_drained();
 }
 
 void Worker::force_close_all() noexcept {
-    for (auto& slot : slots_) {
-        while (Connection* c = slot->idle().front()) c->close(Connection::CloseReason::DrainForced);
-    }
+    for_each_slot([](ListenerSlot& slot) {
+        while (Connection* c = slot.idle().front()) c->close(Connection::CloseReason::DrainForced);
+    });
 }
 
 void Worker::stop_if_drained() noexcept {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "connection.hpp"
 #include "fd.hpp"
 #include "listener.hpp"
+#include "listener_set.hpp"
 #include "log.hpp"
 #include "loop.hpp"
 #include "stats.hpp"
@@ -61,11 +63,17 @@ public:
     [[nodiscard]] const Limits& limits() const noexcept { return listener_->config().limits; }
     [[nodiscard]] std::size_t max_buffer() const noexcept { return max_buffer_; }
     IdleList& idle() noexcept { return idle_; }
+    // Connection objects of this slot, closed ones waiting on the ready list included: a
+    // retired slot (see Worker::apply) is freed only at 0, as they point to it.
+    void object_created() noexcept { ++objects_; }
+    void object_freed() noexcept { --objects_; }
+    [[nodiscard]] bool unused() const noexcept { return objects_ == 0; }
 
 private:
     Worker* worker_;
     std::shared_ptr<Listener> listener_;
     IdleList idle_;
+    std::size_t objects_ = 0;
     std::size_t max_buffer_;  // output_high_watermark + largest frame + one read
 };
 
@@ -90,19 +98,31 @@ private:
 
 class Worker {
 public:
-    Worker(unsigned index, const std::vector<std::shared_ptr<Listener>>& listeners,
-           const std::vector<std::shared_ptr<UdpListener>>& udp_listeners, AcceptGate& accept_gate,
-           std::function<void()> on_finished);
+    // `notify_main` runs on this worker's thread when it has finished or applied a listener
+    // set; it must only wake the main thread.
+    Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, AcceptGate& accept_gate,
+           std::function<void()> notify_main);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
+    // With `seconds` > 0, the loop stamps last_turn_ms() that often (for the watchdog: a
+    // wedged loop stops stamping). Call before start().
+    void set_heartbeat(double seconds) noexcept { heartbeat_s_ = seconds; }
     void start();
     void join();
 
     // Thread-safe requests from the main thread.
     void request_drain() noexcept;
     void request_force_close() noexcept;
+    // Reload: serve `listeners` from now on. New connections get its modes and limits; the
+    // connections already open keep theirs. Acknowledged through applied_generation().
+    void request_apply(std::shared_ptr<const ListenerSet> listeners);
+    [[nodiscard]] std::uint64_t applied_generation() const noexcept {
+        return applied_generation_.load(std::memory_order_acquire);
+    }
+    // CLOCK_MONOTONIC milliseconds of the loop's last heartbeat (see set_heartbeat).
+    [[nodiscard]] std::uint64_t last_turn_ms() const noexcept { return last_turn_ms_.load(std::memory_order_acquire); }
     [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t forced_closes() const noexcept { return stats_.drain_forced_closes.get(); }
     [[nodiscard]] const WorkerStats& stats() const noexcept { return stats_; }
@@ -135,13 +155,24 @@ private:
     void stop_if_drained() noexcept;
     void pause_accepting(double seconds) noexcept;
     void resume_accepting() noexcept;
+    void apply(std::shared_ptr<const ListenerSet> listeners) noexcept;
+    void add_udp_slots(const ListenerSet& listeners) noexcept;
+    void prune_retired_slots() noexcept;
+    template <class F>
+    void for_each_slot(F&& f) {
+        for (auto& slot : slots_) f(*slot);
+        for (auto& slot : retired_slots_) f(*slot);
+    }
 
     unsigned index_;
     Loop loop_;
     WorkerStats stats_;
     BufferPool buffers_;
     ConnectionPool connections_;
-    std::vector<std::unique_ptr<ListenerSlot>> slots_;
+    std::shared_ptr<const ListenerSet> listeners_;
+    std::vector<std::unique_ptr<ListenerSlot>> slots_;  // accepting, one per TCP listener
+    // Slots of earlier listener sets that still have connections (which point to them).
+    std::vector<std::unique_ptr<ListenerSlot>> retired_slots_;
     std::vector<std::unique_ptr<UdpEchoSlot>> udp_slots_;  // this worker's socket of each UDP listener
     AcceptGate& accept_gate_;
     LogRateLimit peer_log_{20};
@@ -153,11 +184,17 @@ private:
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> force_requested_{false};
     std::atomic<bool> finished_{false};
-    std::function<void()> on_finished_;
+    std::mutex pending_mutex_;
+    std::shared_ptr<const ListenerSet> pending_;  // guarded by pending_mutex_
+    std::atomic<std::uint64_t> applied_generation_{0};
+    double heartbeat_s_ = 0;
+    std::atomic<std::uint64_t> last_turn_ms_{0};
+    std::function<void()> notify_main_;
     Async control_;
     Timer idle_timer_;
     Timer drain_tick_;
     Timer accept_retry_;
+    Timer heartbeat_;
     std::thread thread_;
 };
 
