@@ -7,6 +7,7 @@ packages=(
     g++ meson ninja-build pkg-config python3
     libev-dev libtomlplusplus-dev catch2 libsystemd-dev
     procps iproute2
+    systemd systemd-container debootstrap
 )
 missing=()
 for p in "${packages[@]}"; do
