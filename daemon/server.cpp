@@ -48,7 +48,7 @@ void Server::log_listeners(const ListenerSet& set, const char* verb) const {
     for (const auto& l : set.tcp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
     for (const auto& l : set.udp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
     for (const ListenerConfig& l : set.without_socket) {
-        LOG_WARNING("not serving name=%s proto=%s: systemd passed no %s socket named \"%s\" (a socket unit with "
+        LOG_NOTICE("not serving name=%s proto=%s: systemd passed no %s socket named \"%s\" (a socket unit with "
                     "FileDescriptorName=%s and Service=tcpechod.service would provide one)",
                     l.name.c_str(), std::string(to_string(l.proto)).c_str(), std::string(to_string(l.proto)).c_str(),
                     l.name.c_str(), l.name.c_str());
