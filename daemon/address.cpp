@@ -45,6 +45,13 @@ std::optional<SocketAddress> SocketAddress::local_of(int fd) noexcept {
     return a;
 }
 
+std::string SocketAddress::peer_text(int fd) {
+    SocketAddress a;
+    a.length_ = sizeof a.storage_;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a.storage_), &a.length_) != 0) return "unknown";
+    return a.to_string();
+}
+
 std::uint16_t SocketAddress::port() const noexcept {
     if (storage_.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
     if (storage_.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);

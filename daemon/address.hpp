@@ -20,6 +20,8 @@ public:
     static SocketAddress from_sockaddr(const sockaddr_storage& storage, socklen_t len) noexcept;
     // The local address a socket is bound to (resolves port 0 to the real port).
     static std::optional<SocketAddress> local_of(int fd) noexcept;
+    // "192.0.2.1:40000" for a connected socket, "unknown" when the kernel cannot say.
+    static std::string peer_text(int fd);
 
     [[nodiscard]] const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
     [[nodiscard]] socklen_t length() const noexcept { return length_; }

@@ -26,12 +26,7 @@ constexpr std::size_t kMinReadSpace = 16 * 1024;
 Connection::Connection(ListenerSlot& slot, int fd, std::uint64_t now_ms) noexcept
     : slot_(&slot), last_active_ms_(now_ms), fd_(fd) {}
 
-std::string Connection::peer() const {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
-    return SocketAddress::from_sockaddr(ss, len).to_string();
-}
+std::string Connection::peer() const { return SocketAddress::peer_text(fd_); }
 
 void Connection::on_io(std::uint32_t events) noexcept {
     if ((events & EPOLLRDHUP) != 0) flags_ |= kPeerRdhup;
@@ -228,7 +223,7 @@ void Connection::fail(const IoResult& r, const char* op) noexcept {
         LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
                     slot_->listener().config().name.c_str());
     } else {
-        LOG_DEBUG("connection lost: %s: %s listener=%s", op, errno_text(r.error).c_str(),
+        LOG_DEBUG("connection lost: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
                   slot_->listener().config().name.c_str());
     }
     close(CloseReason::PeerError);

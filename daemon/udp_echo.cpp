@@ -83,7 +83,7 @@ int UdpEchoSlot::receive_batch() noexcept {
         const int err = errno;
         worker_->counters().udp_receive_errors.add();
         if (worker_->may_log_peer_event()) {
-            LOG_ERR("udp receive failed on listener %s: %s", listener_->config().name.c_str(), errno_text(err).c_str());
+            LOG_ERR("udp receive failed: %s listener=%s", errno_text(err).c_str(), listener_->config().name.c_str());
         }
         return -1;
     }

@@ -116,8 +116,8 @@ void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
             continue;
         case AcceptGate::Outcome::Error:
             if (worker_->may_log_peer_event()) {
-                LOG_ERR("accept failed on listener %s: %s", listener_->config().name.c_str(),
-                        errno_text(r.error).c_str());
+                LOG_ERR("accept failed: %s listener=%s", errno_text(r.error).c_str(),
+                        listener_->config().name.c_str());
             }
             return;  // level-triggered: retried on the next iteration
         }
@@ -292,12 +292,12 @@ void Worker::pause_accepting(double seconds) noexcept {
 
 void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
     if (!slot.listener().try_add_connection()) {
-        ::close(fd);
         stats_.connections_rejected.add();
         if (may_log_peer_event()) {
-            LOG_WARNING("connection refused: listener %s is at max_connections=%u", slot.listener().config().name.c_str(),
-                        slot.limits().max_connections);
+            LOG_WARNING("connection refused: at max_connections=%u peer=%s listener=%s", slot.limits().max_connections,
+                        SocketAddress::peer_text(fd).c_str(), slot.listener().config().name.c_str());
         }
+        ::close(fd);
         return;
     }
     // Echoes are written as soon as they are complete; Nagle would hold back a small echo while
@@ -310,7 +310,7 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
     } catch (const std::bad_alloc&) {
         ::close(fd);
         slot.listener().remove_connection();
-        LOG_ERR("out of memory accepting a connection on %s", slot.listener().config().name.c_str());
+        LOG_ERR("out of memory accepting a connection listener=%s", slot.listener().config().name.c_str());
         return;
     }
     slot.object_created();
@@ -338,7 +338,7 @@ void Worker::free_connection(Connection* c) noexcept {
 bool Worker::on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept {
     if (!no_reserve) stats_.accept_fd_exhausted.add();  // counts connections closed at once
     if (may_log_peer_event()) {
-        LOG_WARNING("out of file descriptors: %s on %s (existing connections are served)",
+        LOG_WARNING("out of file descriptors: %s (existing connections are served) listener=%s",
                     no_reserve ? "not accepting for 100 ms" : "closed a new connection",
                     slot.listener().config().name.c_str());
     }
