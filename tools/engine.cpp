@@ -6,16 +6,16 @@
 #include <algorithm>
 #include <cstring>
 #include <cerrno>
-#include <latch>
 #include <memory>
+#include <optional>
 #include <queue>
-#include <thread>
 #include <vector>
 
 #include "address.hpp"
 #include "fd.hpp"
 #include "tools/epoll_waiter.hpp"
 #include "tools/payload.hpp"
+#include "tools/run_threads.hpp"
 #include "tools/session.hpp"
 
 namespace tcpecho::probe {
@@ -280,47 +280,14 @@ RunResult run_probe(const Options& options, const std::function<void(const Progr
     }
 
     const TimePoint connect_deadline = Clock::now() + std::chrono::microseconds(options.timeout_us);
-    std::latch connected(static_cast<std::ptrdiff_t>(threads.size()));
-    std::latch go(1);
-    TimePoint start{};
-    std::optional<TimePoint> end;
-    std::vector<std::thread> workers;
-    for (auto& t : threads) {
-        workers.emplace_back([&, thread = t.get()] {
-            thread->connect_all(addresses, connect_deadline);
-            connected.count_down();
-            go.wait();  // start and end are set before the latch opens
-            thread->run(start, end);
-        });
-    }
-    connected.wait();
-    start = Clock::now();
-    if (options.time_us) end = start + std::chrono::microseconds(*options.time_us);
-    go.count_down();
-
-    auto all_done = [&] {
-        return std::all_of(threads.begin(), threads.end(),
-                           [](const auto& t) { return t->done.load(std::memory_order_acquire); });
-    };
-    TimePoint next_report = start + std::chrono::seconds(1);
-    while (on_progress && !all_done()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        TimePoint now = Clock::now();
-        if (now >= next_report) {
-            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0, 0};
-            for (auto& t : threads) {
-                p.messages_verified += t->messages.load(std::memory_order_relaxed);
-                p.bytes_verified += t->bytes.load(std::memory_order_relaxed);
-                p.failed_connections += t->failed.load(std::memory_order_relaxed);
-            }
-            on_progress(p);
-            next_report += std::chrono::seconds(1);
-        }
-    }
-    for (auto& w : workers) w.join();
-    TimePoint last = start;
-    for (auto& t : threads) last = std::max(last, t->finished_at);
-    result.seconds = std::chrono::duration<double>(last - start).count();
+    result.seconds = run_threads(
+        options, threads, [&](ProbeThread& t) { t.connect_all(addresses, connect_deadline); },
+        [](const ProbeThread& t, Progress& p) {
+            p.messages_verified += t.messages.load(std::memory_order_relaxed);
+            p.bytes_verified += t.bytes.load(std::memory_order_relaxed);
+            p.failed_connections += t.failed.load(std::memory_order_relaxed);
+        },
+        on_progress);
     result.interrupted = g_interrupts.load() > 0;
 
     for (auto& t : threads) {

@@ -7,15 +7,15 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <latch>
 #include <memory>
+#include <optional>
 #include <queue>
-#include <thread>
 #include <vector>
 
 #include "address.hpp"
 #include "fd.hpp"
 #include "tools/epoll_waiter.hpp"
+#include "tools/run_threads.hpp"
 #include "tools/udp_flow.hpp"
 
 namespace tcpecho::probe {
@@ -286,49 +286,15 @@ UdpRunResult run_udp_probe(const Options& options, const std::function<void(cons
         threads.push_back(std::make_unique<UdpThread>(options, result.peer, ids));
     }
 
-    std::latch opened(static_cast<std::ptrdiff_t>(threads.size()));
-    std::latch go(1);
-    TimePoint start{};
-    std::optional<TimePoint> end;
-    std::vector<std::thread> workers;
-    workers.reserve(threads.size());
-    for (auto& t : threads) {
-        workers.emplace_back([&, thread = t.get()] {
-            thread->open_all(*addresses);
-            opened.count_down();
-            go.wait();  // start and end are set before the latch opens
-            thread->run(start, end);
-        });
-    }
-    opened.wait();
-    start = Clock::now();
-    if (options.time_us) end = start + std::chrono::microseconds(*options.time_us);
-    go.count_down();
-
-    auto all_done = [&] {
-        return std::all_of(threads.begin(), threads.end(),
-                           [](const auto& t) { return t->done.load(std::memory_order_acquire); });
-    };
-    TimePoint next_report = start + std::chrono::seconds(1);
-    while (on_progress && !all_done()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        const TimePoint now = Clock::now();
-        if (now >= next_report) {
-            Progress p{std::chrono::duration<double>(now - start).count(), 0, 0, 0, 0};
-            for (auto& t : threads) {
-                p.messages_verified += t->received.load(std::memory_order_relaxed);
-                p.bytes_verified += t->bytes.load(std::memory_order_relaxed);
-                p.lost += t->lost.load(std::memory_order_relaxed);
-                p.failed_connections += t->failed.load(std::memory_order_relaxed);
-            }
-            on_progress(p);
-            next_report += std::chrono::seconds(1);
-        }
-    }
-    for (auto& w : workers) w.join();
-    TimePoint last = start;
-    for (auto& t : threads) last = std::max(last, t->finished_at);
-    result.seconds = std::chrono::duration<double>(last - start).count();
+    result.seconds = run_threads(
+        options, threads, [&](UdpThread& t) { t.open_all(*addresses); },
+        [](const UdpThread& t, Progress& p) {
+            p.messages_verified += t.received.load(std::memory_order_relaxed);
+            p.bytes_verified += t.bytes.load(std::memory_order_relaxed);
+            p.lost += t.lost.load(std::memory_order_relaxed);
+            p.failed_connections += t.failed.load(std::memory_order_relaxed);
+        },
+        on_progress);
     result.interrupted = g_interrupts.load() > 0;
 
     for (auto& t : threads) {
