@@ -4,6 +4,7 @@
 #include <cinttypes>
 
 #include "build_config.hpp"
+#include "tools/report_shared.hpp"
 
 namespace tcpecho::probe {
 
@@ -47,12 +48,9 @@ namespace {
 constexpr unsigned kTcpInfoShown = 4;
 
 std::string size_text(const Options& o) {
-    const MessageShape& s = o.shape;
-    std::string text = s.size_min == s.size_max ? std::to_string(s.size_min)
-                                                : std::to_string(s.size_min) + "-" + std::to_string(s.size_max);
-    text += s.size_min == s.size_max && s.size_min == 1 ? " byte" : " bytes";
-    if (s.mode == FramingMode::Length) text += " + 4-byte header";
-    if (s.mode == FramingMode::Line) text += " + '\\n'";
+    std::string text = payload_size_text(o);
+    if (o.shape.mode == FramingMode::Length) text += " + 4-byte header";
+    if (o.shape.mode == FramingMode::Line) text += " + '\\n'";
     return text;
 }
 
@@ -78,52 +76,8 @@ Totals totals_of(const RunResult& r) {
 
 }  // namespace
 
-std::string duration_text(std::uint64_t ns) {
-    char b[32];
-    if (ns < 1'000'000) {
-        std::snprintf(b, sizeof b, "%.1f us", static_cast<double>(ns) / 1e3);
-    } else if (ns < 10'000'000'000ULL) {
-        std::snprintf(b, sizeof b, "%.2f ms", static_cast<double>(ns) / 1e6);
-    } else {
-        std::snprintf(b, sizeof b, "%.2f s", static_cast<double>(ns) / 1e9);
-    }
-    return b;
-}
-
-double per_second(std::uint64_t n, double seconds) noexcept {
-    return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
-}
-
-void print_latency(std::FILE* out, const LogLinearHistogram& lat, const char* note) {
-    if (lat.count() == 0) return;
-    std::fprintf(out, "latency:  min %s, p50 %s, p90 %s, p99 %s, p99.9 %s, max %s%s\n", duration_text(lat.min()).c_str(),
-                 duration_text(lat.quantile(0.5)).c_str(), duration_text(lat.quantile(0.9)).c_str(),
-                 duration_text(lat.quantile(0.99)).c_str(), duration_text(lat.quantile(0.999)).c_str(),
-                 duration_text(lat.max()).c_str(), note);
-}
-
-void latency_json(JsonWriter& j, const LogLinearHistogram& lat, bool from_scheduled_time) {
-    j.begin_object("latency_us");
-    j.value("count", lat.count());
-    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-    j.value("min", us(lat.min()));
-    j.value("mean", lat.mean() / 1e3);
-    j.value("p50", us(lat.quantile(0.5)));
-    j.value("p90", us(lat.quantile(0.9)));
-    j.value("p99", us(lat.quantile(0.99)));
-    j.value("p99_9", us(lat.quantile(0.999)));
-    j.value("max", us(lat.max()));
-    j.value("from_scheduled_time", from_scheduled_time);
-    j.end_object();
-}
-
 void print_header(std::FILE* out, const Options& o) {
-    std::string amount = o.count ? std::to_string(*o.count) + (*o.count == 1 ? " message" : " messages") : std::string();
-    if (o.time_us) {
-        char b[48];
-        std::snprintf(b, sizeof b, "messages for %g s", static_cast<double>(*o.time_us) / 1e6);
-        amount = b;
-    }
+    const std::string amount = amount_text(o, "message", "messages");
     std::fprintf(out, "PROBE %s port %s: mode %s, %s, %u connection%s x %s of %s, recv %s, seed %" PRIu64 "\n",
                  o.host.c_str(), o.port.c_str(), std::string(to_string(o.shape.mode)).c_str(),
                  std::string(to_string(o.workload)).c_str(), o.connections, o.connections == 1 ? "" : "s",
@@ -180,8 +134,7 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
     const bool framed = o.shape.mode == FramingMode::Length || o.shape.mode == FramingMode::Line;
     std::fprintf(out, "bytes:    %" PRIu64 " sent, %" PRIu64 " verified%s\n", t.bytes_sent, t.bytes_verified,
                  framed ? " (framing included)" : "");
-    std::fprintf(out, "rate:     %.3f s, %.0f msgs/s, %.2f MiB/s each way\n", r.seconds,
-                 per_second(t.messages_verified, r.seconds), per_second(t.bytes_verified, r.seconds) / (1 << 20));
+    print_rate(out, r.seconds, t.messages_verified, "msgs", t.bytes_verified);
     print_latency(out, m.latency_ns, o.rate > 0 ? " (from each message's scheduled send time)" : "");
     const LogLinearHistogram& calls = m.recv_calls_per_message;
     std::fprintf(out, "recv():   %" PRIu64 " calls returned data, %" PRIu64 " returned EAGAIN", m.recv_calls,
@@ -254,11 +207,7 @@ std::string json_report(const Options& o, const RunResult& r) {
     j.value("tool", "tcpecho-probe");
     j.value("version", TCPECHO_VERSION);
 
-    j.begin_object("target");
-    j.value("host", o.host);
-    j.value("port", o.port);
-    j.value("address", r.peer);
-    j.end_object();
+    target_json(j, o, r.peer);
 
     j.begin_object("options");
     j.value("mode", to_string(o.shape.mode));

@@ -7,18 +7,11 @@
 
 #include "build_config.hpp"
 #include "tools/json_writer.hpp"
-#include "tools/report.hpp"
+#include "tools/report_shared.hpp"
 
 namespace tcpecho::probe {
 
 namespace {
-
-std::string size_text(const Options& o) {
-    const MessageShape& s = o.shape;
-    std::string text = s.size_min == s.size_max ? std::to_string(s.size_min)
-                                                : std::to_string(s.size_min) + "-" + std::to_string(s.size_max);
-    return text + (s.size_min == s.size_max && s.size_min == 1 ? " byte" : " bytes");
-}
 
 std::string plural(std::uint64_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -34,12 +27,7 @@ const UdpError* flow_error(const UdpFlowResult& f) {
 }  // namespace
 
 void print_udp_header(std::FILE* out, const Options& o) {
-    std::string amount = o.count ? plural(*o.count, "datagram", "datagrams") : std::string();
-    if (o.time_us) {
-        char b[48];
-        std::snprintf(b, sizeof b, "datagrams for %g s", static_cast<double>(*o.time_us) / 1e6);
-        amount = b;
-    }
+    const std::string amount = amount_text(o, "datagram", "datagrams");
     std::string rate;
     if (o.rate > 0) {
         char b[48];
@@ -48,8 +36,8 @@ void print_udp_header(std::FILE* out, const Options& o) {
     }
     std::fprintf(out, "PROBE UDP %s port %s: %s, %s x %s of %s%s, timeout %g s, seed %" PRIu64 "\n", o.host.c_str(),
                  o.port.c_str(), std::string(to_string(o.workload)).c_str(),
-                 plural(o.connections, "flow", "flows").c_str(), amount.c_str(), size_text(o).c_str(), rate.c_str(),
-                 static_cast<double>(o.timeout_us) / 1e6, o.seed);
+                 plural(o.connections, "flow", "flows").c_str(), amount.c_str(), payload_size_text(o).c_str(),
+                 rate.c_str(), static_cast<double>(o.timeout_us) / 1e6, o.seed);
     std::fflush(out);
 }
 
@@ -102,8 +90,7 @@ void print_udp_summary(std::FILE* out, const Options& o, const UdpRunResult& r) 
                  plural(t.sent, "datagram", "datagrams").c_str(), t.received, t.lost, t.loss_percent(), t.duplicated,
                  t.reordered, t.corrupted, t.late);
     print_latency(out, r.latency_ns, "");
-    std::fprintf(out, "rate:     %.3f s, %.0f datagrams/s, %.2f MiB/s each way\n", r.seconds,
-                 per_second(t.received, r.seconds), per_second(t.bytes_received, r.seconds) / (1 << 20));
+    print_rate(out, r.seconds, t.received, "datagrams", t.bytes_received);
     if (t.probe_receive_drops > 0) {
         std::fprintf(out,
                      "note:     the probe's own receive buffers dropped at least %" PRIu64
@@ -139,11 +126,7 @@ std::string udp_json_report(const Options& o, const UdpRunResult& r) {
     j.value("version", TCPECHO_VERSION);
     j.value("protocol", "udp");
 
-    j.begin_object("target");
-    j.value("host", o.host);
-    j.value("port", o.port);
-    j.value("address", r.peer);
-    j.end_object();
+    target_json(j, o, r.peer);
 
     j.begin_object("options");
     j.value("protocol", "udp");
