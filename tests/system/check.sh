@@ -1,0 +1,232 @@
+#!/bin/bash
+# Runs inside the booted container (tcpecho-check.service, see run.sh): checks tcpechod under
+# a real systemd. Every check prints PASS or FAIL with details; the exit status is 1 if any
+# check failed. All output also goes to /root/tcpecho-test/check.log, which run.sh prints.
+set -u
+. /root/tcpecho-test/env        # TCPECHOD, PROBE, CONFIG
+exec > >(tee /root/tcpecho-test/check.log) 2>&1
+
+failures=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+show() { systemctl show -P "$2" "$1"; }
+svc=tcpechod.service
+sock=tcpechod.socket
+t0=$(date +%s.%N)
+elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }'; }
+journal_count() { journalctl -q -u "$svc" --no-pager -o cat | grep -c -- "$1"; }
+
+# Wait up to $1 seconds (steps of 0.2 s) for the command in "$@" to succeed.
+wait_for() {
+    local limit=$1; shift
+    local i
+    for ((i = 0; i < limit * 5; i++)); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    "$@"
+}
+
+write_config() {  # $1: mode of the "echo" TCP listener; $2: extra lines for its table
+    cat >"$CONFIG.new" <<CONF
+workers = 2
+log_level = "info"
+drain_timeout = 5
+
+[limits]
+udp_rate_limit = 1000
+udp_burst = 1000
+
+[[listen]]
+name = "echo"
+address = "127.0.0.1"
+port = 7007
+proto = "tcp"
+mode = "$1"
+$2
+
+[[listen]]
+name = "echo"
+address = "127.0.0.1"
+port = 7007
+proto = "udp"
+
+[[listen]]
+name = "echo-length"
+address = "127.0.0.1"
+port = 7008
+proto = "tcp"
+mode = "length"
+CONF
+    chmod 0644 "$CONFIG.new" && mv "$CONFIG.new" "$CONFIG"
+}
+
+echo "== tcpecho system checks ($(uname -r), $(systemctl --version | head -n1))"
+echo "daemon $TCPECHOD, probe $PROBE, config $CONFIG"
+# (Not `is-system-running --wait`: this unit's own start job keeps the system "starting".)
+echo "system state: $(systemctl is-system-running 2>&1); failed units: $(systemctl --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')"
+
+echo "== 1. socket active, service waiting for the first connection"
+s=$(systemctl is-active "$sock")
+v=$(systemctl is-active "$svc")
+if [ "$s" = active ] && [ "$v" = inactive ]; then
+    pass "$sock is $s, $svc is $v"
+else
+    fail "$sock is $s (want active), $svc is $v (want inactive)"
+    systemctl status --no-pager "$sock" "$svc" 2>&1 | sed 's/^/    /'
+fi
+
+echo "== 2. TCP and UDP echo through port 7 (socket activation)"
+if out=$("$PROBE" -q 127.0.0.1:7 -n 200 -s 1K 2>&1); then
+    pass "TCP probe -n 200 -s 1K exit 0"
+else
+    fail "TCP probe exit $?: $out"
+fi
+v=$(systemctl is-active "$svc")
+[ "$v" = active ] && pass "$svc activated ($v, MainPID $(show $svc MainPID))" || fail "$svc is $v after the first connection (want active)"
+if out=$("$PROBE" -q --udp 127.0.0.1:7 -n 200 -s 512 2>&1); then
+    pass "UDP probe -n 200 -s 512 exit 0"
+else
+    fail "UDP probe exit $?: $out"
+fi
+# "echo-length" has no passed socket: not served (the warning is checked with the journal).
+if out=$("$PROBE" -q --timeout 2s 127.0.0.1:7008 -n 1 2>&1); then
+    fail "port 7008 (listener echo-length, no passed socket) answered"
+else
+    pass "port 7008 (listener echo-length without a passed socket) is not served"
+fi
+if journalctl -q -u "$svc" --no-pager -o cat | grep -q 'not serving name=echo-length'; then
+    pass "journal: tcpechod says it does not serve echo-length"
+else
+    fail "no 'not serving name=echo-length' line in the journal"
+fi
+
+echo "== 3. reload: new configuration, same process, open connections keep going"
+pid_before=$(show $svc MainPID)
+"$PROBE" 127.0.0.1:7 -t 8 -s 4K >/tmp/bg-probe.out 2>&1 &
+bg=$!
+sleep 1
+reloads_before=$(journal_count 'reload complete')
+# "echo" TCP becomes line mode with lines of at most 1 KiB: a 4 KiB line then fails, which
+# a raw listener would have echoed: that tells the new configuration is in effect.
+write_config line 'max_frame = "1KiB"'
+if out=$(systemctl reload "$svc" 2>&1); then pass "systemctl reload exit 0"; else fail "systemctl reload failed: $out"; fi
+if wait_for 10 test "$(journal_count 'reload complete')" -gt "$reloads_before"; then
+    pass "journal: reload complete"
+else
+    fail "no new 'reload complete' line within 10 s"
+fi
+pid_after=$(show $svc MainPID)
+[ "$pid_before" = "$pid_after" ] && pass "MainPID unchanged ($pid_after)" || fail "MainPID changed: $pid_before -> $pid_after"
+if out=$("$PROBE" -q --mode line 127.0.0.1:7 -n 100 -s 1-1000 2>&1); then
+    pass "line probe (1..1000 bytes per line) after reload exit 0"
+else
+    fail "line probe after reload exit $?: $out"
+fi
+if out=$("$PROBE" -q --mode line --timeout 3s 127.0.0.1:7 -n 1 -s 4K 2>&1); then
+    fail "a 4 KiB line was echoed: max_frame = 1KiB of the reloaded configuration is not in effect"
+else
+    pass "a 4 KiB line is refused (max_frame = 1KiB in effect)"
+fi
+if wait "$bg"; then
+    pass "raw probe started before the reload (-t 8 -s 4K) exit 0"
+else
+    fail "raw probe started before the reload exit $?: $(cat /tmp/bg-probe.out)"
+fi
+# A broken file: ExecReload= runs --check-config first, so the reload fails and the daemon
+# keeps its configuration (and is not signalled).
+cp "$CONFIG" /tmp/good.toml
+printf 'workers = "many"\n' >"$CONFIG"
+if out=$(systemctl reload "$svc" 2>&1); then
+    fail "systemctl reload with a broken configuration succeeded"
+else
+    pass "systemctl reload with a broken configuration fails"
+fi
+v=$(systemctl is-active "$svc")
+[ "$v" = active ] && [ "$(show $svc MainPID)" = "$pid_before" ] && pass "still $v, same MainPID" || fail "after the failed reload: $v, MainPID $(show $svc MainPID) (was $pid_before)"
+cp /tmp/good.toml "$CONFIG"
+if out=$("$PROBE" -q --mode line 127.0.0.1:7 -n 20 -s 100 2>&1); then pass "still echoing lines"; else fail "line probe after the failed reload exit $?: $out"; fi
+
+echo "== 4. watchdog: a stopped daemon is killed and restarted; the socket keeps accepting"
+pid_before=$(show $svc MainPID)
+restarts_before=$(show $svc NRestarts)
+echo "WatchdogUSec=$(show $svc WatchdogUSec) MainPID=$pid_before NRestarts=$restarts_before"
+t_stop=$(date +%s.%N)
+kill -STOP "$pid_before"
+# Connects at once (the listening socket is systemd's), waits for its echoes until the
+# restarted daemon serves the queued connection.
+"$PROBE" -q --mode line --timeout 30s 127.0.0.1:7 -n 50 -s 100 >/tmp/wd-probe.out 2>&1 &
+bg=$!
+restarted() {
+    local pid n
+    pid=$(show $svc MainPID); n=$(show $svc NRestarts)
+    [ "$n" -gt "$restarts_before" ] && [ "$pid" != 0 ] && [ "$pid" != "$pid_before" ] &&
+        [ "$(systemctl is-active $svc)" = active ]
+}
+if wait_for 20 restarted; then
+    took=$(awk -v a="$t_stop" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    pass "restarted after ${took} s: NRestarts $restarts_before -> $(show $svc NRestarts), MainPID $pid_before -> $(show $svc MainPID)"
+    awk -v t="$took" 'BEGIN { exit !(t <= 15) }' && pass "within 15 s" || fail "took ${took} s (want <= 15)"
+else
+    fail "not restarted within 20 s: NRestarts $(show $svc NRestarts), MainPID $(show $svc MainPID), $(systemctl is-active $svc)"
+    kill -CONT "$pid_before" 2>/dev/null
+fi
+if journalctl -q -u "$svc" --no-pager -o cat | grep -qi 'watchdog timeout'; then
+    pass "journal: $(journalctl -q -u "$svc" --no-pager -o cat | grep -i 'watchdog timeout' | tail -n1)"
+else
+    fail "no 'Watchdog timeout' in the journal of $svc"
+fi
+echo "Result=$(show $svc Result) (of the current run after the restart)"
+if wait "$bg"; then
+    pass "probe started while the daemon was stopped exit 0"
+else
+    fail "probe started while the daemon was stopped exit $?: $(cat /tmp/wd-probe.out)"
+fi
+
+echo "== 5. clean stop"
+if out=$(systemctl stop "$svc" 2>&1); then pass "systemctl stop exit 0"; else fail "systemctl stop: $out"; fi
+st=$(show $svc ExecMainStatus); code=$(show $svc ExecMainCode); res=$(show $svc Result)
+if [ "$st" = 0 ] && [ "$res" = success ]; then
+    pass "ExecMainStatus=$st ExecMainCode=$code Result=$res"
+else
+    fail "ExecMainStatus=$st ExecMainCode=$code Result=$res (want 0, success)"
+fi
+s=$(systemctl is-active "$sock")
+[ "$s" = active ] && pass "$sock still $s" || fail "$sock is $s after stopping the service"
+if out=$("$PROBE" -q --mode line 127.0.0.1:7 -n 10 -s 100 2>&1) && [ "$(systemctl is-active $svc)" = active ]; then
+    pass "the next connection activates it again"
+else
+    fail "re-activation after stop: probe $out, service $(systemctl is-active $svc)"
+fi
+
+echo "== 6. journal: priorities from tcpechod's <N> prefixes"
+json=$(journalctl -q -u "$svc" --no-pager -o json)
+daemon_lines=$(printf '%s\n' "$json" | grep '"SYSLOG_IDENTIFIER":"tcpechod"')
+echo "tcpechod lines in the journal by PRIORITY: $(printf '%s\n' "$daemon_lines" | grep -o '"PRIORITY":"[0-9]"' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+if printf '%s\n' "$daemon_lines" | grep '"PRIORITY":"5"' | grep -q '"MESSAGE":"ready: '; then
+    pass "PRIORITY=5 (notice): $(printf '%s\n' "$daemon_lines" | grep '"PRIORITY":"5"' | grep -o '"MESSAGE":"ready: [^"]*"' | head -n1)"
+else
+    fail "no PRIORITY=5 'ready: ...' line from tcpechod"
+fi
+line=$(printf '%s\n' "$daemon_lines" | grep '"MESSAGE":"not serving name=echo-length' | head -n1)
+if printf '%s\n' "$line" | grep -q '"PRIORITY":"[45]"'; then
+    pass "the 'not serving name=echo-length' line has $(printf '%s\n' "$line" | grep -o '"PRIORITY":"[0-9]"')"
+else
+    fail "no 'not serving name=echo-length' line with PRIORITY 4 or 5 from tcpechod"
+fi
+# From the --check-config run of the failed reload (check 3): an error.
+if printf '%s\n' "$daemon_lines" | grep '"PRIORITY":"3"' | grep -q '"MESSAGE":"configuration error'; then
+    pass "PRIORITY=3 (err): the 'configuration error' line of the failed reload"
+else
+    fail "no PRIORITY=3 'configuration error' line from tcpechod --check-config"
+fi
+if printf '%s\n' "$daemon_lines" | grep -q '"MESSAGE":"<[0-7]>'; then
+    fail "messages still carry their <N> prefix: $(printf '%s\n' "$daemon_lines" | grep -o '"MESSAGE":"<[0-7]>[^"]*"' | head -n1)"
+else
+    pass "no message keeps its <N> prefix"
+fi
+
+echo "== journal of $svc"
+journalctl -q -u "$sock" -u "$svc" --no-pager -o short-monotonic | tail -n 60 | sed 's/^/    /'
+echo "== $failures check(s) failed ($(elapsed))"
+[ "$failures" -eq 0 ]
