@@ -89,6 +89,18 @@ if out=$("$PROBE" -q --udp 127.0.0.1:7 -n 200 -s 512 2>&1); then
 else
     fail "UDP probe exit $?: $out"
 fi
+# The sandbox of tcpechod.service is in effect in the container, not silently dropped.
+pid=$(show $svc MainPID)
+status=$(cat "/proc/$pid/status" 2>/dev/null)
+field() { printf '%s\n' "$status" | awk -v k="$1:" '$1 == k { print $2 }'; }
+sandbox="Uid=$(field Uid) CapEff=$(field CapEff) CapBnd=$(field CapBnd) NoNewPrivs=$(field NoNewPrivs) Seccomp=$(field Seccomp)"
+if [ -n "$status" ] && [ "$(field Uid)" != 0 ] && [ "$(field CapEff)" = 0000000000000000 ] &&
+        [ "$(field CapBnd)" = 0000000000000000 ] && [ "$(field NoNewPrivs)" = 1 ] && [ "$(field Seccomp)" = 2 ] &&
+        [ "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/1/ns/net)" ]; then
+    pass "sandbox: $sandbox, own network namespace"
+else
+    fail "sandbox not in effect: $sandbox, netns $(readlink /proc/$pid/ns/net) (PID 1: $(readlink /proc/1/ns/net))"
+fi
 # "echo-length" has no passed socket: not served (the warning is checked with the journal).
 if out=$("$PROBE" -q --timeout 2s 127.0.0.1:7008 -n 1 2>&1); then
     fail "port 7008 (listener echo-length, no passed socket) answered"
@@ -224,6 +236,25 @@ if printf '%s\n' "$daemon_lines" | grep -q '"MESSAGE":"<[0-7]>'; then
     fail "messages still carry their <N> prefix: $(printf '%s\n' "$daemon_lines" | grep -o '"MESSAGE":"<[0-7]>[^"]*"' | head -n1)"
 else
     pass "no message keeps its <N> prefix"
+fi
+
+echo "== 7. a broken configuration at start: status 78, no restart loop (RestartPreventExitStatus=78)"
+cp "$CONFIG" /tmp/good.toml
+printf 'workers = "many"\n' >"$CONFIG"
+restarts_before=$(show $svc NRestarts)
+if out=$(systemctl restart "$svc" 2>&1); then fail "systemctl restart with a broken configuration succeeded"; else pass "systemctl restart with a broken configuration fails"; fi
+sleep 2
+st=$(show $svc ExecMainStatus); res=$(show $svc Result); n=$(show $svc NRestarts); s=$(systemctl is-active "$sock")
+if [ "$st" = 78 ] && [ "$res" = exit-code ] && [ "$n" = "$restarts_before" ] && [ "$s" = active ]; then
+    pass "ExecMainStatus=$st Result=$res, NRestarts still $n, $sock still $s"
+else
+    fail "ExecMainStatus=$st Result=$res NRestarts $restarts_before -> $n, $sock $s (want 78, exit-code, no restart, active)"
+fi
+cp /tmp/good.toml "$CONFIG"
+if out=$("$PROBE" -q --mode line 127.0.0.1:7 -n 10 -s 100 2>&1) && [ "$(systemctl is-active $svc)" = active ]; then
+    pass "configuration fixed: the next connection starts it again"
+else
+    fail "after fixing the configuration: probe $out, service $(systemctl is-active $svc)"
 fi
 
 echo "== journal of $svc"
