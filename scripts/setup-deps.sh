@@ -8,6 +8,7 @@ packages=(
     libev-dev libtomlplusplus-dev catch2 libsystemd-dev
     procps iproute2
     systemd systemd-container debootstrap
+    mandoc man-db bash-completion
 )
 missing=()
 for p in "${packages[@]}"; do
