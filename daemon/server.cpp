@@ -82,6 +82,11 @@ void Server::reload() {
         LOG_NOTICE("SIGHUP while draining: no reload");
         return;
     }
+    if (reload_in_flight_) {
+        LOG_NOTICE("SIGHUP while the workers apply the previous reload: reloading again when they are done");
+        reload_queued_ = true;
+        return;
+    }
     notifier_.reloading("reloading the configuration");
     LOG_NOTICE("SIGHUP: reloading the configuration");
     std::shared_ptr<ListenerSet> next_set;
@@ -133,27 +138,37 @@ void Server::on_worker_event() {
         ++reloads_ok_;
         LOG_NOTICE("reload complete: %s serves %zu listeners; connections opened before keep their settings",
                    config_.source.c_str(), table_.current()->size());
-        notifier_.ready(status_text());
+        // After STOPPING=1 (SIGTERM during the reload) the manager must not hear READY=1.
+        if (!draining_) notifier_.ready(status_text());
+        if (reload_queued_ && !draining_) {
+            reload_queued_ = false;
+            reload();
+        }
     }
     if (all_finished && control_ != nullptr) control_->stop();
 }
 
 void Server::watchdog_tick() {
-    // Heartbeats are stamped every quarter of the watchdog period; one older than half of it
-    // means that loop has not turned for two of its own ticks: hold back the keep-alive, and
-    // systemd kills and restarts us if it stays that way.
+    // Heartbeats are stamped every eighth of the watchdog period; one older than half of it
+    // means that loop has not turned for four of its own ticks. Then the keep-alive is held
+    // back, and one period after the last one systemd kills and restarts us. (A keep-alive
+    // withheld by mistake would be fatal just the same, hence the wide margin.)
     const std::uint64_t limit_ms = notifier_.watchdog_usec() / 2000;
     const std::uint64_t now = monotonic_ms();
+    auto age_ms = [now](const Worker& w) {
+        std::uint64_t last = w.last_turn_ms();
+        return last >= now ? 0 : now - last;  // stamped after `now` was read: fresh
+    };
     std::vector<unsigned> stale;
     for (unsigned i = 0; i < workers_.size(); ++i) {
         const Worker& w = *workers_[i];
-        if (!w.finished() && now - w.last_turn_ms() > limit_ms) stale.push_back(i);
+        if (!w.finished() && age_ms(w) > limit_ms) stale.push_back(i);
     }
     if (stale.empty()) {
         notifier_.watchdog();
     } else if (stale != stale_workers_) {
         LOG_ERR("watchdog: worker %u has not run its loop for %llu ms; withholding WATCHDOG=1", stale.front(),
-                static_cast<unsigned long long>(now - workers_[stale.front()]->last_turn_ms()));
+                static_cast<unsigned long long>(age_ms(*workers_[stale.front()])));
     }
     stale_workers_ = std::move(stale);
 }
@@ -168,7 +183,7 @@ int Server::run() {
     for (unsigned i = 0; i < n; ++i) {
         workers_.push_back(std::make_unique<Worker>(i, table_.current(), accept_gate_,
                                                     [&worker_event] { worker_event.send(); }));
-        if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 4);
+        if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 8);
     }
     log_listeners(*table_.current(), "listening");
     try {

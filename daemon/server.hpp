@@ -61,6 +61,10 @@ private:
     std::uint64_t reloads_failed_ = 0;
     std::string last_reload_error_;  // empty after a successful reload
     bool reload_in_flight_ = false;  // sent to the workers, not acknowledged by all yet
+    // A SIGHUP that came while one was in flight: run once that one is done. Reloads never
+    // overlap, so a socket the previous one dropped is closed before the next one may bind
+    // its address again, and READY=1 always answers the RELOADING=1 before it.
+    bool reload_queued_ = false;
     // TCP sockets a reload removed, closed once every worker has applied `generation`.
     struct PendingClose {
         std::uint64_t generation;

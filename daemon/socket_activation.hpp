@@ -1,7 +1,7 @@
 // Sockets passed by systemd (sd_listen_fds_with_names(3)): a socket unit's
 // FileDescriptorName= names them, and each serves the [[listen]] table with the same name and
-// proto. Taken once at start-up; the server keeps them for the life of the process, so a
-// reload can stop and resume serving one without losing it.
+// proto. Taken once at start-up and kept for the life of the process (every configuration,
+// reloaded ones too, must serve each of them).
 #pragma once
 
 #include <optional>

@@ -158,6 +158,7 @@ void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
             slot = std::make_unique<UdpEchoSlot>(*this, l, l->sockets()->fd(index_));
         } catch (const std::bad_alloc&) {
             LOG_ERR("worker %u: out of memory for udp listener %s", index_, l->config().name.c_str());
+            l->sockets()->close(index_);  // else it keeps its share of the SO_REUSEPORT group, unread
             continue;
         }
         // Edge-triggered like connections: a datagram that arrives later is a new edge.
@@ -165,6 +166,7 @@ void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
         if (!loop_.watch(slot->fd(), slot.get(), EPOLLIN | EPOLLET)) {
             LOG_ERR("worker %u cannot watch udp listener %s: %s", index_, l->config().name.c_str(),
                     errno_text(errno).c_str());
+            l->sockets()->close(index_);
             continue;
         }
         udp_slots_.push_back(std::move(slot));

@@ -58,7 +58,7 @@ class NotifyTests(DaemonTestCase):
         n = self.notify()
         d = self.daemon
         text = d.config_text(self.LISTENERS)
-        d.start(text, env={'NOTIFY_SOCKET': n.path, 'WATCHDOG_USEC': '400000'}, wait_ready=False)
+        d.start(text, env={'NOTIFY_SOCKET': n.path, 'WATCHDOG_USEC': '1000000'}, wait_ready=False)
         ready = n.wait_for('READY', '1')
         log = d.log()
         self.assertIn('listening name=echo proto=tcp', log)   # READY only once listeners are live
@@ -74,12 +74,13 @@ class NotifyTests(DaemonTestCase):
             status = n.wait_for('STATUS', timeout=8)['STATUS']
         self.assertIn('(1 accepted), 102400 bytes echoed', status)
 
-        # Keep-alives every WATCHDOG_USEC/2 = 200 ms.
+        # Keep-alives every WATCHDOG_USEC/2 = 500 ms, none missed (a gap of a whole period
+        # would have made systemd kill the service).
         stamps = [t for t, f in n.messages if f.get('WATCHDOG') == '1']
-        self.assertGreaterEqual(len(stamps), 10, n.messages)
+        self.assertGreaterEqual(len(stamps), 5, n.messages)
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-        self.assertTrue(0.15 <= statistics.median(gaps) <= 0.3, gaps)
-        self.assertLess(max(gaps), 0.45, gaps)
+        self.assertTrue(0.4 <= statistics.median(gaps) <= 0.6, gaps)
+        self.assertLess(max(gaps), 0.95, gaps)
 
         # A good reload: RELOADING=1 with MONOTONIC_USEC= (now), then READY=1.
         d.write_config(d.config_text([{'name': 'echo', 'mode': 'line'}, self.LISTENERS[1]]))
@@ -128,20 +129,21 @@ class NotifyTests(DaemonTestCase):
             self.skipTest('ptrace is not permitted here (needed to stop one worker thread)')
         n = self.notify()
         d = self.daemon
-        d.start(d.config_text(self.LISTENERS), env={'NOTIFY_SOCKET': n.path, 'WATCHDOG_USEC': '400000'})
+        d.start(d.config_text(self.LISTENERS), env={'NOTIFY_SOCKET': n.path, 'WATCHDOG_USEC': '1000000'})
         n.wait_for('WATCHDOG', '1')
         tids = thread_ids(d.proc.pid, 'tcpechod-w1')
         self.assertEqual(len(tids), 1, 'worker thread tcpechod-w1 not found')
         with WedgedThread(tids[0]):
             wedged_at = time.monotonic()
-            n.poll(2.0)
-            # Allow the keep-alives already due when the thread stopped (< WATCHDOG_USEC/2).
-            late = [t - wedged_at for t, f in n.messages
-                    if f.get('WATCHDOG') == '1' and t - wedged_at > 0.45]
+            n.poll(3.0)
+            # A keep-alive may still go out while the last stamp is younger than half the
+            # period (500 ms) and the next check comes (500 ms later at most): none after 1.1 s.
+            late = [round(t - wedged_at, 3) for t, f in n.messages
+                    if f.get('WATCHDOG') == '1' and t - wedged_at > 1.1]
             self.assertEqual(late, [], 'WATCHDOG=1 sent while worker 1 was stopped')
             self.assertIn('watchdog: worker 1 has not run its loop', d.log())
-        resumed = n.wait_for('WATCHDOG', '1', timeout=2)
-        self.assertTrue(resumed)
+            n.cursor = len(n.messages)  # only keep-alives sent after the thread runs again count
+        n.wait_for('WATCHDOG', '1', timeout=2)
         self.assertProbeOk(['-n', '50', '-c', '4', '127.0.0.1:%d' % d.port('echo')])
         self.assertEqual(d.stop(), 0)
 
@@ -302,6 +304,36 @@ class ReloadTests(DaemonTestCase):
         kept.close()
         self.assertEqual(d.stop(), 0)
 
+    def test_sighup_during_a_reload_is_queued_not_overlapped(self):
+        """Remove a listener, then add it back while a worker has not applied the removal yet
+        (its thread is stopped): the second SIGHUP waits until every worker dropped the
+        socket, so it binds the port again, and each RELOADING=1 gets its own READY=1."""
+        if not ptrace_permitted():
+            self.skipTest('ptrace is not permitted here (needed to stop one worker thread)')
+        n = self.notify()
+        d = self.daemon
+        b_port = free_port()
+        with_b = d.config_text([{'name': 'a'}, {'name': 'b', 'port': b_port}])
+        d.start(with_b, env={'NOTIFY_SOCKET': n.path})
+        tids = thread_ids(d.proc.pid, 'tcpechod-w1')
+        self.assertEqual(len(tids), 1, 'worker thread tcpechod-w1 not found')
+        with WedgedThread(tids[0]):
+            d.write_config(d.config_text([{'name': 'a'}]))
+            d.signal(signal.SIGHUP)
+            d.wait_log('SIGHUP: reloading')
+            d.write_config(with_b)
+            d.signal(signal.SIGHUP)
+            d.wait_log('reloading again when they are done')
+            time.sleep(0.2)
+            self.assertNotIn('reload complete', d.log())  # worker 1 has not applied it
+        d.wait_log('reload complete', count=2)
+        self.assertNotIn('reload failed', d.log())
+        self.assertEqual(echo_once(b_port, b'back'), b'back')
+        n.poll(0.3)
+        kinds = [k for _, f in n.messages for k in ('RELOADING', 'READY') if k in f]
+        self.assertEqual(kinds, ['READY', 'RELOADING', 'READY', 'RELOADING', 'READY'], kinds)
+        self.assertEqual(d.stop(), 0)
+
     def test_failed_reload_changes_nothing(self):
         d = self.daemon
         good = d.config_text([{'name': 'a'}])
@@ -356,12 +388,12 @@ class ReloadTests(DaemonTestCase):
             d.signal(signal.SIGHUP)
             # The next SIGHUP only once this one is done (either way).
             end = time.monotonic() + 5
-            while time.monotonic() < end:
-                log = d.log()
-                if log.count('reload complete') + log.count('reload failed') >= i + 1:
-                    break
+            while d.log().count('reload complete') + d.log().count('reload failed') < i + 1:
+                self.assertLess(time.monotonic(), end, 'reload %d did not finish:\n%s' % (i + 1, d.log()))
                 time.sleep(0.02)
-            time.sleep(0.2)
+            # Fresh connections see each new configuration, not only the long-lived ones.
+            self.assertEqual(echo_once(raw, b'after reload %d' % i), b'after reload %d' % i)
+            time.sleep(0.15)
         for p, args in zip(procs, probes):
             out, err = p.communicate(timeout=60)
             self.assertEqual(p.returncode, 0, '%s: %s\n%s' % (args, err, out[-2000:]))
