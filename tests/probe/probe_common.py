@@ -104,6 +104,18 @@ def kill_process(proc):
         pass
 
 
+def stop_process(proc, timeout=15.0):
+    """SIGTERM to `proc` (a Popen); returns its exit status, or None if it had to be killed."""
+    if proc is None or proc.poll() is not None:
+        return proc.returncode if proc else None
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(proc)
+        return None
+
+
 class Daemon:
     """The real tcpechod on port-0 listeners; `ports[name]` after start()."""
 
@@ -172,14 +184,7 @@ class Daemon:
 
     def stop(self, timeout=15.0):
         """SIGTERM; returns the exit status (None if it had to be killed)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+        return stop_process(self.proc, timeout)
 
     def kill(self):
         """Cleanup: idempotent, safe after stop()."""

@@ -16,7 +16,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'probe'))
-from probe_common import PROBE, TCPECHOD, kill_process, run_probe  # noqa: E402,F401
+from probe_common import PROBE, TCPECHOD, kill_process, run_probe, stop_process  # noqa: E402,F401
 
 
 class NotifyListener:
@@ -158,14 +158,8 @@ class ConfigDaemon:
         self.proc.send_signal(signum)
 
     def stop(self, timeout=15.0):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            kill_process(self.proc)
-            return None
+        """SIGTERM; returns the exit status (None if it had to be killed)."""
+        return stop_process(self.proc, timeout)
 
     def cleanup(self):
         if self.proc is not None:
