@@ -7,7 +7,6 @@ Every process started here is killed by PID in cleanup; every wait has a time li
 import ctypes
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
