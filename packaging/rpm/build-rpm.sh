@@ -139,6 +139,7 @@ while IFS= read -r line; do
     case "$line" in
         '#'*) reason="${reason:+$reason }$(sed 's/^#[[:space:]]*//' <<<"$line")" ;;
         filter:*|accept:*)
+            [ -n "$reason" ] || fail "rpmlint-host-only.txt: no reason given for '$line'"
             kinds+=("${line%%:*}")
             patterns+=("$(sed 's/^[a-z]*:[[:space:]]*//' <<<"$line")")
             reasons+=("$reason") ;;
