@@ -9,6 +9,7 @@ packages=(
     procps iproute2
     systemd systemd-container debootstrap
     mandoc man-db bash-completion
+    rpm rpmlint
 )
 missing=()
 for p in "${packages[@]}"; do
