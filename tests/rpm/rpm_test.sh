@@ -10,7 +10,8 @@ root=${1:?usage: rpm_test.sh SOURCE_ROOT}
 for tool in rpmbuild rpmlint git; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed (Debian packages: rpm rpmlint)"; exit 77; }
 done
-git -C "$root" rev-parse --git-dir >/dev/null 2>&1 || { echo "SKIP: $root is not a git checkout (Source0 comes from git ls-files)"; exit 77; }
+[ "$(git -C "$root" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$root" && pwd -P)" ] ||
+    { echo "SKIP: $root is not a git checkout (Source0 comes from git ls-files)"; exit 77; }
 
 fail() { echo "FAIL: $*"; exit 1; }
 
