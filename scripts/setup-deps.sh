@@ -10,6 +10,7 @@ packages=(
     systemd systemd-container debootstrap
     mandoc man-db bash-completion
     rpm rpmlint
+    debhelper lintian dpkg-dev
 )
 missing=()
 for p in "${packages[@]}"; do
