@@ -113,6 +113,7 @@ expected=(
     /usr/share/bash-completion/completions/tcpechod
     /usr/share/bash-completion/completions/tcpecho-probe
     /usr/share/doc/$name/README.md
+    /usr/share/licenses/$name/LICENSE
 )
 listing=$(rpm -qlp "$main_rpm")
 echo "== rpm -qlp $(basename "$main_rpm")"

@@ -43,11 +43,11 @@ for f in /usr/sbin/tcpechod /usr/bin/tcpecho-probe \
          /usr/share/man/man8/tcpechod.8.gz \
          /usr/share/bash-completion/completions/tcpechod \
          /usr/share/bash-completion/completions/tcpecho-probe \
-         /usr/share/doc/tcpecho/README.md; do
+         /usr/share/doc/tcpecho/README.md /usr/share/licenses/tcpecho/LICENSE; do
     grep -qxF "$f" <<<"$listing" || fail "$f not in the RPM"
 done
 # Nothing from the build tree or the tests.
-if grep -vE '^(/usr/(s?bin|share/(man|bash-completion|doc))/|/usr/lib/\.build-id(/|$)|/etc/tcpechod(/|$)|'"$unitdir"'/)' <<<"$listing"; then
+if grep -vE '^(/usr/(s?bin|share/(man|bash-completion|doc|licenses))/|/usr/lib/\.build-id(/|$)|/etc/tcpechod(/|$)|'"$unitdir"'/)' <<<"$listing"; then
     fail "unexpected files in the RPM (above)"
 fi
 
