@@ -184,6 +184,11 @@ void Worker::start() {
         heartbeat_.start(heartbeat_s_, heartbeat_s_);
     }
     thread_ = std::thread([this] { run(); });
+    // Named here, not in run(): once start() returns (and "ready" is logged) the name is set,
+    // so tools and tests that look a worker up by name never race its start.
+    char name[16];
+    std::snprintf(name, sizeof name, "tcpechod-w%u", index_);
+    ::pthread_setname_np(thread_.native_handle(), name);
 }
 
 void Worker::join() {
@@ -191,9 +196,6 @@ void Worker::join() {
 }
 
 void Worker::run() noexcept {
-    char name[16];
-    std::snprintf(name, sizeof name, "tcpechod-w%u", index_);
-    ::pthread_setname_np(::pthread_self(), name);
     loop_.run();
     finished_.store(true, std::memory_order_release);
     notify_main_();
