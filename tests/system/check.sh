@@ -1,9 +1,10 @@
 #!/bin/bash
-# Runs inside the booted container (tcpecho-check.service, see run.sh): checks tcpechod under
-# a real systemd. Every check prints PASS or FAIL with details; the exit status is 1 if any
+# Runs inside the booted container (tcpecho-check.service, see run.sh): checks the installed
+# Debian package and tcpechod under a real systemd, then purges the package and checks that
+# nothing is left. Every check prints PASS or FAIL with details; the exit status is 1 if any
 # check failed. All output also goes to /root/tcpecho-test/check.log, which run.sh prints.
 set -u
-. /root/tcpecho-test/env        # TCPECHOD, PROBE, CONFIG
+. /root/tcpecho-test/env        # TCPECHOD, PROBE, CONFIG, PACKAGE, VERSION
 exec > >(tee /root/tcpecho-test/check.log) 2>&1
 
 failures=0
@@ -62,9 +63,31 @@ CONF
 }
 
 echo "== tcpecho system checks ($(uname -r), $(systemctl --version | head -n1))"
-echo "daemon $TCPECHOD, probe $PROBE, config $CONFIG"
+echo "package $PACKAGE $VERSION; daemon $TCPECHOD, probe $PROBE, config $CONFIG"
 # (Not `is-system-running --wait`: this unit's own start job keeps the system "starting".)
 echo "system state: $(systemctl is-system-running 2>&1); failed units: $(systemctl --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')"
+
+echo "== 0. the package: installed by apt, tcpechod.socket enabled by its postinst"
+st=$(dpkg-query -W -f='${Status} ${Version}' "$PACKAGE" 2>&1)
+[ "$st" = "install ok installed $VERSION" ] && pass "dpkg: $PACKAGE $st" || fail "dpkg status of $PACKAGE: $st (want install ok installed $VERSION)"
+for f in "$TCPECHOD" "$PROBE" "$CONFIG"; do
+    dpkg -S "$f" >/dev/null 2>&1 && pass "$f belongs to $(dpkg -S "$f" 2>/dev/null | cut -d: -f1)" || fail "$f is not a file of any package"
+done
+e=$(systemctl is-enabled "$sock" 2>&1)
+[ "$e" = enabled ] && pass "$sock is $e ($(find /etc/systemd/system -name "$sock" -printf '%P -> %l ' 2>/dev/null))" || fail "$sock is '$e' (want enabled)"
+e=$(systemctl is-enabled "$svc" 2>&1)
+# "indirect": its [Install] has only Also=tcpechod.socket (enabling it enables the socket).
+case $e in
+    static|indirect|disabled) pass "$svc is $e (not enabled itself: started by the socket)" ;;
+    *) fail "$svc is '$e' (want static, indirect or disabled)" ;;
+esac
+for u in "$sock" "$svc"; do
+    path=$(show "$u" FragmentPath)
+    case $path in
+        /lib/systemd/system/*|/usr/lib/systemd/system/*) pass "$u from $path" ;;
+        *) fail "$u loaded from '$path' (want the package's /lib/systemd/system)" ;;
+    esac
+done
 
 echo "== 1. socket active, service waiting for the first connection"
 s=$(systemctl is-active "$sock")
@@ -258,22 +281,96 @@ else
     fail "after fixing the configuration: probe $out, service $(systemctl is-active $svc)"
 fi
 
-echo "== 8. systemd-analyze verify of the installed units, inside the booted system"
-# Here the Documentation= man: links can be checked as well, once this build installs the
-# man pages (man-db is in the tree); until then without them.
-man_arg=--man=no
-if man -w tcpechod.8 tcpechod.toml.5 tcpecho-probe.1 >/dev/null 2>&1; then
-    man_arg=--man=yes
-else
-    echo "note: man pages tcpechod(8), tcpechod.toml(5), tcpecho-probe(1) not all installed: verify --man=no"
-fi
+echo "== 8. systemd-analyze verify of the package's units, inside the booted system"
+# With the Documentation= man: links: the package ships the man pages (check 9 reads them).
+man_arg=--man=yes
 if out=$(systemd-analyze verify "$man_arg" "$sock" "$svc" 2>&1) && [ -z "$out" ]; then
     pass "systemd-analyze verify $man_arg $sock $svc: clean"
 else
     fail "systemd-analyze verify $man_arg: $out"
 fi
 
+echo "== 9. man pages of the package render with man(1)"
+for page in tcpechod tcpechod.toml tcpecho-probe; do
+    if out=$(MANPAGER=cat MANWIDTH=80 timeout 30 man -P cat "$page" 2>&1) && printf '%s\n' "$out" | grep -q '^SYNOPSIS' &&
+            printf '%s\n' "$out" | grep -q "^ *$page "; then
+        pass "man $page: $(man -w "$page" 2>/dev/null), $(printf '%s\n' "$out" | wc -l) lines, NAME: $(printf '%s\n' "$out" | grep -A1 '^NAME' | tail -n1 | sed 's/^ *//')"
+    else
+        fail "man $page: $(printf '%s\n' "$out" | head -n 5)"
+    fi
+done
+
 echo "== journal of $svc"
 journalctl -q -u "$sock" -u "$svc" --no-pager -o short-monotonic | tail -n 60 | sed 's/^/    /'
+
+echo "== 10. apt-get purge: units stopped and removed, nothing left behind"
+# Port 7 bound (TCP listening, state 0A, or UDP) in this network namespace, from /proc/net.
+port7() { awk 'FNR > 1 && $2 ~ /:0007$/ && (FILENAME ~ /udp/ || $4 == "0A") { print FILENAME }' /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null | sort -u | tr '\n' ' '; }
+"$PROBE" -q 127.0.0.1:7 -n 5 -s 100 >/dev/null 2>&1
+echo "before: $sock $(systemctl is-active $sock), $svc $(systemctl is-active $svc), port 7 bound in: $(port7)"
+dpkg -L "$PACKAGE" >/tmp/package-files 2>&1
+# The test's own drop-in (run.sh) is not the package's: removed first so that what is left in
+# /etc/systemd afterwards is the package's doing.
+rm -rf /etc/systemd/system/tcpechod.service.d
+systemctl daemon-reload
+if out=$(DEBIAN_FRONTEND=noninteractive timeout 120 apt-get purge -y "$PACKAGE" 2>&1); then
+    pass "apt-get purge -y $PACKAGE exit 0"
+else
+    fail "apt-get purge -y $PACKAGE exit $?"
+fi
+printf '%s\n' "$out" | sed 's/^/    /'
+if printf '%s\n' "$out" | grep -qiE 'warning|not empty|error'; then
+    fail "apt-get/dpkg printed warnings or errors during the purge (above)"
+fi
+for u in "$sock" "$svc"; do
+    a=$(systemctl is-active "$u"); l=$(show "$u" LoadState)
+    [ "$a" != active ] && [ "$l" = not-found ] && pass "$u: $a, LoadState=$l" || fail "$u: $a, LoadState=$l (want inactive, not-found)"
+    if systemctl cat "$u" >/dev/null 2>&1; then fail "systemctl cat $u still shows a unit"; else pass "systemctl cat $u fails (no unit file)"; fi
+done
+left=$(ls -d /lib/systemd/system/tcpechod.* /usr/lib/systemd/system/tcpechod.* 2>/dev/null | tr '\n' ' ')
+[ -z "$left" ] && pass "no tcpechod unit files in /lib/systemd/system" || fail "unit files left: $left"
+[ ! -e /etc/tcpechod ] && pass "/etc/tcpechod removed" || fail "/etc/tcpechod still there: $(find /etc/tcpechod | tr '\n' ' ')"
+left=$(find /etc/systemd /run/systemd/system /var/lib/systemd -name 'tcpechod*' 2>/dev/null | tr '\n' ' ')
+[ -z "$left" ] && pass "no tcpechod* in /etc/systemd, /run/systemd/system, /var/lib/systemd (enablement symlinks, deb-systemd-helper state)" || fail "left: $left"
+if timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/7' 2>/dev/null; then
+    fail "TCP 127.0.0.1:7 still accepts connections"
+else
+    pass "TCP 127.0.0.1:7 refuses connections"
+fi
+b=$(port7)
+[ -z "$b" ] && pass "port 7 bound nowhere (TCP or UDP, /proc/net)" || fail "port 7 still bound in: $b"
+st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$PACKAGE" 2>/dev/null)
+case $st in
+    ''|?n*) pass "dpkg: $PACKAGE not installed (${st:-no record}; dpkg -l: $(dpkg -l "$PACKAGE" 2>&1 | tail -n1 | tr -s ' '))" ;;
+    *) fail "dpkg status of $PACKAGE after purge: '$st'" ;;
+esac
+# Everything the package had, and anything named *tcpecho* on the file system: what is left.
+# A directory of the package that is still there is only a leftover when it is empty (dpkg
+# keeps directories that other packages' files are in, and /lib is the merged-/usr symlink).
+left=""
+while IFS= read -r f; do
+    [ "$f" = /. ] && continue
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    if [ -d "$f" ]; then
+        [ -z "$(ls -A "$f" 2>/dev/null)" ] && left="$left $f/"
+    else
+        left="$left $f"
+    fi
+done </tmp/package-files
+[ -z "$left" ] && pass "none of the package's $(wc -l </tmp/package-files) paths is left (non-empty shared directories aside)" || fail "paths of the package left:$left"
+# Not the package's: the test's own unit (run.sh), its files, and man-db's cache of formatted
+# pages (/var/cache/man/catN, written by `man` in check 9; dpkg knows nothing of them, as for
+# every package): listed, not a failure.
+left=""; cat_pages=""
+while IFS= read -r f; do
+    case $f in
+        /etc/systemd/system/tcpecho-check.service|/etc/systemd/system/multi-user.target.wants/tcpecho-check.service) ;;
+        /var/cache/man/*) cat_pages="$cat_pages $f" ;;
+        *) left="$left $f" ;;
+    esac
+done < <(find / -xdev \( -path /proc -o -path /sys -o -path /root/tcpecho-test -o -path /var/log/journal \) -prune -o -iname '*tcpecho*' -print 2>/dev/null)
+[ -z "$left" ] && pass "no file named *tcpecho* left (besides the test's own)" || fail "files named *tcpecho* left:$left"
+[ -n "$cat_pages" ] && echo "note: man-db's cache of formatted pages keeps (not dpkg's, created by man in check 9):$cat_pages"
+
 echo "== $failures check(s) failed ($(elapsed))"
 [ "$failures" -eq 0 ]

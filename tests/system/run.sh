@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# System test: boots real systemd in a container (systemd-nspawn) with this build's tcpechod,
-# tcpecho-probe and systemd units installed, and runs check.sh inside it (meson suite 'system').
+# System test: boots real systemd in a container (systemd-nspawn) with this checkout's Debian
+# package installed, and runs check.sh inside it (meson suite 'system').
 #
-#   1. A minimal Debian tree (debootstrap --variant=minbase) of this machine's release, from
+#   1. The package: packaging/debian/build-deb.sh with DEB_BUILD_OPTIONS=nocheck builds
+#      tcpecho_VERSION_ARCH.deb from the source tree (lintian included; ~65 s here), into
+#      the per-run directory. TCPECHO_SYSTEM_DEB=/path/to/tcpecho_*.deb uses that package
+#      instead (no build), e.g. one build-deb.sh already made.
+#   2. A minimal Debian tree (debootstrap --variant=minbase) of this machine's release, from
 #      the mirror in this machine's apt configuration, cached outside the repo in
 #      $TCPECHO_SYSTEM_CACHE (default /var/cache/tcpecho-tests)/<codename>-<hash>, the hash
 #      covering mirror, release, package list and the preparation below. Built in a temporary
 #      directory and renamed into place under a lock, so an interrupted run leaves no broken
-#      cache. First run ~4 min here (debootstrap 221 s, network), later runs 15-25 s.
-#   2. A per-run copy (cp --reflink=auto) in $TMPDIR (default /var/tmp), deleted on every exit.
-#   3. `meson install --destdir` of the build this test runs from (units, daemon and probe at
-#      the build's prefix, default /usr/local), a test configuration at the path compiled into
-#      tcpechod, tcpechod.socket enabled, a watchdog drop-in and tcpecho-check.service, a
-#      oneshot that runs check.sh and ends the container with `systemctl exit RC`.
-#   4. systemd-nspawn -b, bounded by timeout(1); its exit status is the checks' result.
+#      cache. First run ~4 min here (debootstrap 221 s, network).
+#   3. A per-run copy (cp --reflink=auto) in $TMPDIR (default /var/tmp), deleted on every exit.
+#   4. The package installed into the copy with `apt-get install /root/tcpecho_*.deb` run by
+#      systemd-nspawn (not booted, the host's network): apt resolves the dependencies (all in
+#      the cached tree already, from its package lists; `apt-get update` and a second try only
+#      if that fails). Its postinst enables tcpechod.socket (deb-systemd-helper) and, systemd
+#      not running, starts nothing. Then the test configuration over the conffile, a watchdog
+#      drop-in and tcpecho-check.service, a oneshot that runs check.sh and ends the container
+#      with `systemctl exit RC`.
+#   5. systemd-nspawn -b --private-network, bounded by timeout(1); its exit status is the
+#      checks' result. check.sh ends with `apt-get purge tcpecho` (no download needed).
 #
 # Environment (set by tests/system/meson.build):
-#   TCPECHO_BUILD_ROOT  the meson build directory to install from
-#   TCPECHO_SBINDIR, TCPECHO_BINDIR, TCPECHO_CONFIG  installed paths of daemon, probe, config
-#   TCPECHO_B_SANITIZE  the build's b_sanitize: the test skips unless 'none' (ASan/UBSan
-#                       binaries would need libasan/libubsan inside the tree)
+#   TCPECHO_SOURCE_ROOT  the source tree the package is built from
+#   TCPECHO_B_SANITIZE  the build's b_sanitize: the test skips unless 'none' (the sanitizer
+#                       pass of scripts/test.sh leaves this suite to the normal build)
+#   TCPECHO_SYSTEM_DEB  optional: an already built tcpecho .deb to install (skips the build)
+#   TCPECHO_SYSTEM_TIMEOUT  seconds for the boot and the checks (default 300)
 #   TCPECHO_SKIP_SYSTEM_TESTS=1  skip (77) on purpose, e.g. on a machine without network
 # Exit status: 0 pass, 1 fail, 77 skip.
 set -euo pipefail
@@ -32,11 +41,23 @@ die() { echo "ERROR: $*" >&2; exit 1; }
 [ "${TCPECHO_SKIP_SYSTEM_TESTS:-0}" = 1 ] && skip "TCPECHO_SKIP_SYSTEM_TESTS=1"
 [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, systemd-nspawn)"
 sanitize=${TCPECHO_B_SANITIZE:-none}
-[ "$sanitize" = none ] || skip "build uses b_sanitize=$sanitize; the container has no sanitizer runtime (run the system suite from a build without sanitizers)"
+[ "$sanitize" = none ] || skip "build uses b_sanitize=$sanitize; the system suite runs from a build without sanitizers (it tests the package built from the sources, not this build)"
 for tool in systemd-nspawn debootstrap systemctl timeout flock; do
     command -v "$tool" >/dev/null || skip "$tool not found (Debian packages systemd-container, debootstrap; scripts/setup-deps.sh installs them)"
 done
-: "${TCPECHO_BUILD_ROOT:?}" "${TCPECHO_SBINDIR:?}" "${TCPECHO_BINDIR:?}" "${TCPECHO_CONFIG:?}"
+: "${TCPECHO_SOURCE_ROOT:?}"
+deb=${TCPECHO_SYSTEM_DEB:-}
+if [ -n "$deb" ]; then
+    [ -f "$deb" ] || die "TCPECHO_SYSTEM_DEB=$deb: no such file"
+else
+    for tool in dpkg-buildpackage dpkg-parsechangelog dpkg-checkbuilddeps lintian; do
+        command -v "$tool" >/dev/null || skip "$tool not found (Debian packages dpkg-dev, lintian; needed to build the package)"
+    done
+    # The Build-Depends of a nocheck build (debhelper, the -dev packages, ...).
+    if ! out=$(cd "$TCPECHO_SOURCE_ROOT" && dpkg-checkbuilddeps -P nocheck packaging/debian/control 2>&1); then
+        skip "build dependencies of the package missing: $out"
+    fi
+fi
 
 # --- The mirror and release: those of this machine, whose libraries the binaries link.
 . /etc/os-release
@@ -132,25 +153,66 @@ t_start=$(date +%s)
 t_cache=$(date +%s)
 echo "tree: $cached ($((t_cache - t_start)) s)"
 
-# --- The per-run copy.
+# --- The per-run directory, the package and the per-run copy of the tree.
 run_dir=$(mktemp -d "${TMPDIR:-/var/tmp}/tcpecho-system.XXXXXX")
 tree="$run_dir/tree"
+if [ -z "$deb" ]; then
+    echo "building the package: DEB_BUILD_OPTIONS=nocheck packaging/debian/build-deb.sh"
+    if ! deb=$(cd "$TCPECHO_SOURCE_ROOT" && DEB_BUILD_OPTIONS=nocheck packaging/debian/build-deb.sh "$run_dir/deb" 2>"$run_dir/build-deb.err" | tail -n1); then
+        tail -n 60 "$run_dir/build-deb.err" >&2
+        die "packaging/debian/build-deb.sh failed"
+    fi
+    grep -E '^dpkg-buildpackage took' "$run_dir/build-deb.err" || true
+    [ -f "$deb" ] || die "build-deb.sh printed '$deb', not a package file"
+fi
+t_deb=$(date +%s)
+echo "package: $deb ($(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(dpkg-deb -f "$deb" Architecture); $((t_deb - t_cache)) s)"
+
 cp -a --reflink=auto "$cached" "$tree"
 # A machine ID of its own: not a first boot (no systemd-firstboot), distinct journals.
 tr -d -- - </proc/sys/kernel/random/uuid >"$tree/etc/machine-id"
 
-meson install -C "$TCPECHO_BUILD_ROOT" --destdir "$tree" --no-rebuild --quiet
+# --- The package, installed by apt in the (not booted) tree: apt resolves its Depends from
+# the tree's package lists; the postinst enables tcpechod.socket (systemd is not running, so
+# nothing is started). Only if that fails: apt-get update (the mirror) and once more.
+deb_name=$(basename "$deb")
+cp "$deb" "$tree/root/$deb_name"
+in_tree() {
+    timeout -k 5 "$1" systemd-nspawn -q --keep-unit --register=no -D "$tree" \
+        --setenv=DEBIAN_FRONTEND=noninteractive --setenv=LC_ALL=C "${@:2}" </dev/null
+}
+if ! in_tree 180 apt-get install -y --no-install-recommends "/root/$deb_name" >"$run_dir/apt.log" 2>&1; then
+    echo "apt-get install failed; apt-get update and again:"
+    tail -n 15 "$run_dir/apt.log" | sed 's/^/    /'
+    in_tree 180 apt-get update >>"$run_dir/apt.log" 2>&1 || { tail -n 30 "$run_dir/apt.log" >&2; die "apt-get update in the tree failed"; }
+    in_tree 300 apt-get install -y --no-install-recommends "/root/$deb_name" >>"$run_dir/apt.log" 2>&1 ||
+        { tail -n 40 "$run_dir/apt.log" >&2; die "apt-get install /root/$deb_name in the tree failed"; }
+fi
+grep -E '^(Setting up|Unpacking|[0-9]+ upgraded)' "$run_dir/apt.log" | sed 's/^/  apt: /'
+rm -f "$tree/root/$deb_name"
+cp "$run_dir/apt.log" "$tree/root/apt-install.log"
+
+# The installed paths (where the package puts them; check.sh checks them too).
+TCPECHOD=/usr/sbin/tcpechod
+PROBE=/usr/bin/tcpecho-probe
+CONFIG=/etc/tcpechod/tcpechod.toml
+for f in "$TCPECHOD" "$PROBE" "$CONFIG"; do
+    [ -e "$tree$f" ] || die "$f not installed by the package"
+done
 test_dir="$tree/root/tcpecho-test"
-mkdir -p "$test_dir" "$(dirname "$tree$TCPECHO_CONFIG")"
+mkdir -p "$test_dir"
 install -m 0755 "$here/check.sh" "$test_dir/check.sh"
 cat >"$test_dir/env" <<ENV
-TCPECHOD=$TCPECHO_SBINDIR/tcpechod
-PROBE=$TCPECHO_BINDIR/tcpecho-probe
-CONFIG=$TCPECHO_CONFIG
+TCPECHOD=$TCPECHOD
+PROBE=$PROBE
+CONFIG=$CONFIG
+PACKAGE=$(dpkg-deb -f "$deb" Package)
+VERSION=$(dpkg-deb -f "$deb" Version)
 ENV
-# The configuration the daemon reads at start (the path compiled into tcpechod). "echo" has
-# sockets passed by tcpechod.socket; "echo-length" has none and must be left unserved.
-install -m 0644 "$here/tcpechod-test.toml" "$tree$TCPECHO_CONFIG"
+# The configuration the daemon reads at start, over the package's conffile (purge removes a
+# modified conffile as well). "echo" has sockets passed by tcpechod.socket; "echo-length" has
+# none and must be left unserved.
+install -m 0644 "$here/tcpechod-test.toml" "$tree$CONFIG"
 
 # The check unit: runs after boot, and whatever happens (failure, its own timeout) its
 # ExecStopPost= ends the container with the check's exit status.
@@ -169,8 +231,8 @@ ExecStopPost=/bin/sh -c 'rc=1; if [ "$SERVICE_RESULT" = success ]; then rc=0; el
 UNIT
 mkdir -p "$tree/etc/systemd/system/multi-user.target.wants"
 ln -sf ../tcpecho-check.service "$tree/etc/systemd/system/multi-user.target.wants/tcpecho-check.service"
-systemctl --root="$tree" --quiet enable tcpechod.socket
 # For the test only: the shipped WatchdogSec=20s would make check 4 wait 20 s or more.
+# (check.sh removes this drop-in before the purge: it is the test's file, not the package's.)
 mkdir -p "$tree/etc/systemd/system/tcpechod.service.d"
 cat >"$tree/etc/systemd/system/tcpechod.service.d/test-watchdog.conf" <<'CONF'
 # tests/system: shortens the shipped WatchdogSec=20s so the watchdog check takes seconds.
@@ -178,7 +240,7 @@ cat >"$tree/etc/systemd/system/tcpechod.service.d/test-watchdog.conf" <<'CONF'
 WatchdogSec=3s
 CONF
 t_prep=$(date +%s)
-echo "tree prepared in $((t_prep - t_cache)) s; booting"
+echo "tree prepared (package installed) in $((t_prep - t_deb)) s; booting"
 
 # --- Boot. The container's exit status is the checks' (systemctl exit RC).
 timeout_s=${TCPECHO_SYSTEM_TIMEOUT:-300}
@@ -198,7 +260,7 @@ echo
 echo "===== check.sh output (from the container) ====="
 if [ -f "$test_dir/check.log" ]; then cat "$test_dir/check.log"; else echo "(no check.log: the check did not run)"; fi
 echo "================================================"
-echo "container exit status $rc; boot + checks $((t_end - t_prep)) s, total $((t_end - t_start)) s"
+echo "container exit status $rc; tree $((t_cache - t_start)) s, package $((t_deb - t_cache)) s, install $((t_prep - t_deb)) s, boot + checks $((t_end - t_prep)) s, total $((t_end - t_start)) s"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "FAIL: the container did not finish within ${timeout_s} s"
     exit 1
