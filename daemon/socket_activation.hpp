@@ -4,7 +4,6 @@
 // reloaded ones too, must serve each of them).
 #pragma once
 
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>

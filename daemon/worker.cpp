@@ -146,7 +146,6 @@ Worker::Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, Acc
                                  errno_text(errno));
     }
     applied_generation_.store(listeners->generation, std::memory_order_release);
-    listeners_ = std::move(listeners);
 }
 
 void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
@@ -265,7 +264,6 @@ void Worker::apply(std::shared_ptr<const ListenerSet> next) noexcept {
         prune_retired_slots();
     }
     applied_generation_.store(next->generation, std::memory_order_release);
-    listeners_ = std::move(next);
     notify_main_();
 }
 

@@ -169,7 +169,6 @@ private:
     WorkerStats stats_;
     BufferPool buffers_;
     ConnectionPool connections_;
-    std::shared_ptr<const ListenerSet> listeners_;
     std::vector<std::unique_ptr<ListenerSlot>> slots_;  // accepting, one per TCP listener
     // Slots of earlier listener sets that still have connections (which point to them).
     std::vector<std::unique_ptr<ListenerSlot>> retired_slots_;
