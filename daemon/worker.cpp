@@ -175,6 +175,7 @@ void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
 Worker::~Worker() {
     join();
     force_close_all();
+    for (auto [index, fd] : pending_adopt_) ::close(fd);  // requested after the loop ended
 }
 
 void Worker::start() {
@@ -218,13 +219,27 @@ void Worker::request_apply(std::shared_ptr<const ListenerSet> listeners) {
     control_.send();
 }
 
+void Worker::request_adopt(std::size_t tcp_listener_index, int fd) {
+    {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        pending_adopt_.emplace_back(tcp_listener_index, fd);
+    }
+    control_.send();
+}
+
 void Worker::on_control() noexcept {
     std::shared_ptr<const ListenerSet> next;
+    std::vector<std::pair<std::size_t, int>> adopt;
     {
         std::lock_guard<std::mutex> lock(pending_mutex_);
         next = std::move(pending_);
+        adopt.swap(pending_adopt_);
     }
     if (next) apply(std::move(next));
+    for (auto [index, fd] : adopt) {
+        if (index < slots_.size() && !draining_) add_connection(*slots_[index], fd);
+        else ::close(fd);
+    }
     if (force_requested_.load(std::memory_order_acquire) && !forced_) {
         forced_ = true;
         if (!draining_) begin_drain();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "accept_gate.hpp"
@@ -118,6 +119,11 @@ public:
     // Reload: serve `listeners` from now on. New connections get its modes and limits; the
     // connections already open keep theirs. Acknowledged through applied_generation().
     void request_apply(std::shared_ptr<const ListenerSet> listeners);
+    // Serves `fd` (a connected stream socket; ownership passes to the worker) as a connection of
+    // TCP listener number `tcp_listener_index` of the listener set applied last, with its mode
+    // and limits. An index that set does not have closes the fd. For harnesses that drive a
+    // real connection over a socketpair (tests/fuzz); tcpechod itself only accepts.
+    void request_adopt(std::size_t tcp_listener_index, int fd);
     [[nodiscard]] std::uint64_t applied_generation() const noexcept {
         return applied_generation_.load(std::memory_order_acquire);
     }
@@ -185,6 +191,7 @@ private:
     std::atomic<bool> finished_{false};
     std::mutex pending_mutex_;
     std::shared_ptr<const ListenerSet> pending_;  // guarded by pending_mutex_
+    std::vector<std::pair<std::size_t, int>> pending_adopt_;  // guarded by pending_mutex_
     std::atomic<std::uint64_t> applied_generation_{0};
     double heartbeat_s_ = 0;
     std::atomic<std::uint64_t> last_turn_ms_{0};
