@@ -46,6 +46,7 @@ struct TcpInfo {
     std::uint32_t total_retrans = 0;
     std::uint32_t reordering = 0;
     std::uint32_t rcv_space = 0;
+    std::uint32_t rcv_ooopack = 0;  // segments that arrived out of order (queued, not dropped)
 };
 
 struct ConnectionResult {

@@ -176,9 +176,9 @@ void print_summary(std::FILE* out, const Options& o, const RunResult& r) {
         const TcpInfo& i = c.tcp_info;
         std::fprintf(out,
                      "tcp_info: conn %u (%s): mss %u, rcv_mss %u, advmss %u, rtt %u us, rttvar %u us, snd_cwnd %u, "
-                     "total_retrans %u, reordering %u, rcv_space %u; first recv() sizes:",
+                     "total_retrans %u, reordering %u, rcv_ooopack %u, rcv_space %u; first recv() sizes:",
                      c.id, c.local.c_str(), i.snd_mss, i.rcv_mss, i.advmss, i.rtt_us, i.rttvar_us, i.snd_cwnd,
-                     i.total_retrans, i.reordering, i.rcv_space);
+                     i.total_retrans, i.reordering, i.rcv_ooopack, i.rcv_space);
         for (std::uint64_t s : c.first_recv_sizes) std::fprintf(out, " %" PRIu64, s);
         if (c.first_recv_sizes.empty()) std::fprintf(out, " none");
         std::fprintf(out, "\n");
@@ -324,6 +324,7 @@ std::string json_report(const Options& o, const RunResult& r) {
             j.value("snd_cwnd", i.snd_cwnd);
             j.value("total_retrans", i.total_retrans);
             j.value("reordering", i.reordering);
+            j.value("rcv_ooopack", i.rcv_ooopack);
             j.value("rcv_space", i.rcv_space);
             j.end_object();
         } else {

@@ -1,7 +1,7 @@
 #include "tools/session.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>  // not <netinet/tcp.h>: its struct tcp_info lacks tcpi_rcv_ooopack
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -439,6 +439,7 @@ void Session::capture_tcp_info() {
     t.total_retrans = info.tcpi_total_retrans;
     t.reordering = info.tcpi_reordering;
     t.rcv_space = info.tcpi_rcv_space;
+    t.rcv_ooopack = info.tcpi_rcv_ooopack;
 }
 
 void Session::fail(FailureKind kind, std::string detail) {
