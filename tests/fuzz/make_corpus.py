@@ -135,13 +135,43 @@ def config():
     return f
 
 
+# fuzz_loop: listener indices of kConfig in fuzz_loop.cpp.
+RAW, RAW_HW1K, FIXED1, FIXED7, FIXED600, LENGTH, LENGTH16, LENGTH_HW1K, LINE, LINE16 = range(10)
+
+
+def loop_header(listener, chunk_shape, sync=False, lazy=False, seed=0):
+    return bytes([listener, (chunk_shape & 7) | (0x08 if sync else 0) | (0x10 if lazy else 0), seed])
+
+
+def loop():
+    f = {}
+    f["raw-empty"] = loop_header(RAW, 0)
+    f["raw-text"] = loop_header(RAW, 2) + b"hello, echo\n"
+    f["raw-sync-bytes"] = loop_header(RAW, 0, sync=True) + bytes(range(64))
+    f["raw-hw1k-lazy"] = loop_header(RAW_HW1K, 7, lazy=True) + bytes(i % 256 for i in range(4000))
+    f["raw-hw1k-sync"] = loop_header(RAW_HW1K, 6, sync=True, lazy=True, seed=1) + b"B" * 3000
+    f["fixed1"] = loop_header(FIXED1, 3) + b"0123456789"
+    f["fixed7-tail"] = loop_header(FIXED7, 1, sync=True) + b"abcdefg" * 5 + b"xyz"
+    f["fixed600"] = loop_header(FIXED600, 6, seed=3) + bytes(1300)
+    f["length"] = loop_header(LENGTH, 4) + length_frame(b"hello") + length_frame(b"") + length_frame(b"w" * 300)
+    f["length-incomplete"] = loop_header(LENGTH, 2, sync=True) + length_frame(b"ok") + struct.pack(">I", 9) + b"abc"
+    f["length-too-large"] = loop_header(LENGTH, 5) + length_frame(b"a") + struct.pack(">I", 4097) + b"x" * 20
+    f["length-huge-header"] = loop_header(LENGTH, 0, sync=True) + b"\xff\xff\xff\xff"
+    f["length16-too-large"] = loop_header(LENGTH16, 3) + length_frame(b"x" * 16) + length_frame(b"y" * 17)
+    f["length-hw1k-lazy"] = loop_header(LENGTH_HW1K, 7, lazy=True) + length_frame(bytes(900)) * 3
+    f["line"] = loop_header(LINE, 3) + b"GET / HTTP/1.0\r\n\r\nno newline"
+    f["line-sync"] = loop_header(LINE, 0, sync=True, seed=9) + b"a\nbb\n\nccc\n"
+    f["line16-too-large"] = loop_header(LINE16, 2) + b"short\n" + b"z" * 40 + b"\n"
+    f["line16-exact"] = loop_header(LINE16, 1) + b"0123456789abcdef\n" * 3
+    return f
+
+
 def main():
     write("fuzz_framer_fixed", fixed())
     write("fuzz_framer_length", length())
     write("fuzz_framer_line", line())
     write("fuzz_config", config())
-    if "loop" in globals():
-        write("fuzz_loop", globals()["loop"]())
+    write("fuzz_loop", loop())
     for d in sorted(CORPUS.iterdir()):
         files = list(d.iterdir())
         print(f"{d.name}: {len(files)} files, {sum(p.stat().st_size for p in files)} bytes")
