@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: once as a normal build and
-# once with AddressSanitizer + UndefinedBehaviorSanitizer. Warnings are errors.
-#   --fast   skip the sanitizer build
+# once with AddressSanitizer + UndefinedBehaviorSanitizer; then runs the libFuzzer targets
+# (clang) for 60 s each. Warnings are errors.
+#   --fast   skip the sanitizer build and the fuzz runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +36,18 @@ if [ "$fast" -eq 0 ]; then
             -- --no-suite rpm --no-suite package --no-suite system
     # (packages are built from the sources by their own tools, and the system suite installs
     # the build into a booted tree: neither tests the sanitized binaries, the first pass ran them)
+fi
+if [ "$fast" -eq 0 ]; then
+    # libFuzzer targets (clang) for 60 s each, two at a time (docs/fuzzing.md). meson test
+    # builds only what the suite needs: the targets and an instrumented copy of the core.
+    echo "== fuzz (clang, libFuzzer + ASan/UBSan, 60 s per target)"
+    if [ -d build-fuzz ]; then
+        meson setup --reconfigure build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined \
+            -Db_lundef=false >/dev/null
+    else
+        CC=clang CXX=clang++ meson setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined \
+            -Db_lundef=false >/dev/null
+    fi
+    meson test -C build-fuzz --print-errorlogs --suite fuzz --num-processes 2
 fi
 echo "ALL TESTS PASSED"

@@ -14,6 +14,9 @@ trap 'rm -rf "$work"' EXIT INT TERM
 mkdir -p "$work/corpus" "$artifacts"
 cp "$seeds"/* "$work/corpus/"
 
+# UBSan only prints by default: a report must fail the run (and save the input).
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
 # -timeout: one input taking this long is a hang. -rss_limit_mb: ASan's shadow and quarantine
 # included. -malloc_limit_mb=64: a single allocation above 64 MiB is a bug (a trusted length).
 set +e
