@@ -1,5 +1,7 @@
 #include "buffer.hpp"
 
+#include "memory_budget.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -34,8 +36,48 @@ BufferPool::BufferPool(std::size_t buffer_size, std::size_t max_free)
     free_.reserve(max_free_);
 }
 
+namespace {
+
+// Budget granularity: the kernel makes memory resident a page at a time.
+constexpr std::size_t kPage = 4096;
+
+std::size_t round_up_to_page(std::size_t n) noexcept { return (n + kPage - 1) / kPage * kPage; }
+
+}  // namespace
+
 BufferPool::~BufferPool() {
-    for (Buffer* b : free_) delete b;
+    for (Buffer* b : free_) destroy(b);
+}
+
+void BufferPool::destroy(Buffer* b) noexcept {
+    if (budget_ != nullptr) budget_->give_back(b->charged());
+    delete b;
+}
+
+std::size_t BufferPool::writable_in_budget(Buffer& b) noexcept {
+    const std::size_t writable = b.writable();
+    if (budget_ == nullptr) return writable;
+    const std::size_t start = b.end_offset();
+    const std::size_t end = start + writable;
+    if (b.charged() < end) {
+        std::size_t want = std::min(round_up_to_page(end), b.capacity()) - b.charged();
+        b.set_charged(b.charged() + budget_->take_up_to(want));
+    }
+    return b.charged() > start ? std::min(writable, b.charged() - start) : 0;
+}
+
+bool BufferPool::reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity) {
+    const std::size_t old_capacity = b.capacity();
+    if (!b.reserve(min_writable, max_capacity)) return false;
+    if (budget_ == nullptr || b.capacity() == old_capacity) return true;  // compacted in place at most
+    // New, bigger storage: the old one is freed, and of the new one only the copied bytes at its
+    // front are written so far.
+    const std::size_t old_charged = b.charged();
+    const std::size_t now_charged = std::min(round_up_to_page(b.end_offset()), b.capacity());
+    b.set_charged(now_charged);
+    if (now_charged > old_charged) budget_->take_anyway(now_charged - old_charged);
+    else budget_->give_back(old_charged - now_charged);
+    return true;
 }
 
 Buffer* BufferPool::acquire() noexcept {
@@ -58,8 +100,9 @@ Buffer* BufferPool::acquire() noexcept {
 void BufferPool::release(Buffer* buffer) noexcept {
     if (buffer == nullptr) return;
     --lent_;
-    if (buffer->capacity() != buffer_size_ || free_.size() >= max_free_) {
-        delete buffer;
+    if (buffer->capacity() != buffer_size_ || free_.size() >= max_free_ ||
+        (budget_ != nullptr && budget_->tight())) {
+        destroy(buffer);
         return;
     }
     buffer->clear();

@@ -24,6 +24,12 @@ public:
     [[nodiscard]] std::byte* write_ptr() noexcept { return storage_.get() + tail_; }
     [[nodiscard]] std::size_t writable() const noexcept { return capacity_ - tail_; }
 
+    // Offset of write_ptr() in the storage: the bytes before it have been written at some time.
+    [[nodiscard]] std::size_t end_offset() const noexcept { return tail_; }
+    // Bytes of storage charged to the MemoryBudget (from the start; see BufferPool).
+    [[nodiscard]] std::size_t charged() const noexcept { return charged_; }
+    void set_charged(std::size_t n) noexcept { charged_ = n; }
+
     // After recv() wrote n bytes at write_ptr().
     void commit(std::size_t n) noexcept { tail_ += n; }
     // After send() took n bytes from data(). An emptied buffer rewinds for free.
@@ -48,10 +54,16 @@ private:
     std::size_t capacity_;
     std::size_t head_ = 0;
     std::size_t tail_ = 0;
+    std::size_t charged_ = 0;
 };
+
+class MemoryBudget;
 
 // Per-worker free list of standard-size buffers. Buffers grown past the standard size are
 // freed on return instead of pooled, so a burst of huge frames does not pin memory.
+// With a MemoryBudget, the pool also keeps its buffers' accounts: storage is charged before it
+// is first written (writable_in_budget) and given back when a buffer is freed; a pooled
+// buffer stays charged (its pages stay resident).
 class BufferPool {
 public:
     BufferPool(std::size_t buffer_size, std::size_t max_free);
@@ -63,6 +75,14 @@ public:
     [[nodiscard]] Buffer* acquire() noexcept;
     void release(Buffer* buffer) noexcept;
 
+    // Call before the first acquire(); nullptr (the default) counts nothing.
+    void set_budget(MemoryBudget* budget) noexcept { budget_ = budget; }
+    // How many bytes recv() may write at `b.write_ptr()`: all of b.writable() without a budget,
+    // else what is already charged plus what the budget grants now (0 at the budget).
+    [[nodiscard]] std::size_t writable_in_budget(Buffer& b) noexcept;
+    // Buffer::reserve, keeping the account right when the buffer moves to bigger storage.
+    bool reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity);
+
     [[nodiscard]] std::size_t buffer_size() const noexcept { return buffer_size_; }
     [[nodiscard]] std::size_t free_count() const noexcept { return free_.size(); }
     [[nodiscard]] std::size_t lent_count() const noexcept { return lent_; }
@@ -72,6 +92,8 @@ private:
     std::size_t max_free_;
     std::size_t lent_ = 0;
     std::vector<Buffer*> free_;
+    MemoryBudget* budget_ = nullptr;
+    void destroy(Buffer* b) noexcept;
 };
 
 }  // namespace tcpecho

@@ -37,6 +37,10 @@ constexpr std::uint64_t kMaxWatermark = 1ULL << 30;        // 1 GiB
 constexpr std::uint64_t kMaxConnections = 10'000'000;
 constexpr std::uint64_t kMaxWorkers = 1024;
 constexpr std::uint64_t kMaxDurationMs = 7ULL * 24 * 3600 * 1000;  // a week
+constexpr std::uint64_t kMaxSendTimeoutMs = 24ULL * 3600 * 1000;  // a day
+// At least a few pool buffers' worth; at most what a 64-bit address space makes sensible.
+constexpr std::uint64_t kMinBufferMemory = 4ULL * 1024 * 1024;
+constexpr std::uint64_t kMaxBufferMemory = 1ULL << 50;
 // GCRA charges whole nanoseconds per reply: at 10M/s (100 ns) rounding costs at most 1%.
 constexpr std::uint64_t kMaxUdpRate = 10'000'000;
 constexpr std::uint64_t kMaxUdpBurst = 1'000'000'000;
@@ -140,6 +144,9 @@ void read_limits(const Reporter& rep, const toml::table& table, std::string_view
             limits.max_connections = static_cast<std::uint32_t>(get_unsigned(rep, node, key, 1, kMaxConnections));
         } else if (k.str() == "idle_timeout") {
             limits.idle_timeout_ms = get_duration_ms(rep, node, key, kMaxDurationMs);
+        } else if (k.str() == "send_timeout") {
+            // TCP_USER_TIMEOUT is an unsigned int of milliseconds.
+            limits.send_timeout_ms = get_duration_ms(rep, node, key, kMaxSendTimeoutMs);
         } else if (k.str() == "max_frame") {
             limits.max_frame = static_cast<std::uint32_t>(get_size(rep, node, key, 1, kMaxFrameLimit));
         } else if (k.str() == "output_high_watermark") {
@@ -174,11 +181,11 @@ void check_watermarks(const Reporter& rep, const toml::table& table, std::string
 }
 
 const std::initializer_list<std::string_view> kTcpLimitKeys = {
-    "max_connections", "idle_timeout", "max_frame", "output_high_watermark", "output_low_watermark"};
+    "max_connections", "idle_timeout", "send_timeout", "max_frame", "output_high_watermark", "output_low_watermark"};
 const std::initializer_list<std::string_view> kUdpLimitKeys = {"udp_rate_limit", "udp_burst", "udp_max_datagram"};
 const std::initializer_list<std::string_view> kLimitKeys = {
-    "max_connections", "idle_timeout",   "max_frame", "output_high_watermark", "output_low_watermark",
-    "udp_rate_limit",  "udp_burst",      "udp_max_datagram"};
+    "max_connections", "idle_timeout", "send_timeout", "max_frame", "output_high_watermark",
+    "output_low_watermark", "udp_rate_limit", "udp_burst", "udp_max_datagram"};
 
 bool is_one_of(std::string_view key, std::initializer_list<std::string_view> keys) {
     for (std::string_view k : keys) {
@@ -205,7 +212,7 @@ ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std:
     std::string prefix = "listen[" + std::to_string(index) + "]";
     check_known_keys(rep, table, prefix,
                      {"name", "address", "port", "proto", "mode", "frame_size", "max_connections", "idle_timeout",
-                      "max_frame", "output_high_watermark", "output_low_watermark", "udp_rate_limit", "udp_burst",
+                      "send_timeout", "max_frame", "output_high_watermark", "output_low_watermark", "udp_rate_limit", "udp_burst",
                       "udp_max_datagram"});
     ListenerConfig lc;
     lc.limits = defaults;
@@ -281,7 +288,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         throw ConfigError(out.str());
     }
 
-    check_known_keys(rep, root, "", {"workers", "log_level", "drain_timeout", "limits", "listen"});
+    check_known_keys(rep, root, "", {"workers", "log_level", "drain_timeout", "max_buffer_memory", "limits", "listen"});
     Config cfg;
     cfg.source = source_name;
     for (auto&& [k, node] : root) {
@@ -298,6 +305,8 @@ Config parse_config(std::string_view text, std::string_view source_name) {
             cfg.log_level = *level;
         } else if (key == "drain_timeout") {
             cfg.drain_timeout_ms = get_duration_ms(rep, node, key, 3'600'000);
+        } else if (key == "max_buffer_memory") {
+            cfg.max_buffer_memory = get_size(rep, node, key, kMinBufferMemory, kMaxBufferMemory);
         } else if (key == "limits") {
             const toml::table* limits = node.as_table();
             if (limits == nullptr) rep.fail(node.source(), key, "expected a table ([limits])");
@@ -339,6 +348,16 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                                                    " listener"));
         }
         if (lc.port != 0) bound.emplace_back(here, lc.proto);
+        // A frame is echoed only once it is whole, so one that cannot fit in the budget would
+        // stall its connection for good.
+        std::uint64_t largest = Framer(lc.mode, lc.frame_size, lc.limits.max_frame).largest_frame();
+        if (lc.proto == Protocol::Tcp && lc.mode != FramingMode::Raw && largest > cfg.max_buffer_memory) {
+            std::string_view key = lc.mode == FramingMode::Fixed ? "frame_size" : "max_frame";
+            const toml::node* at = t->get(key) != nullptr ? t->get(key) : root.get("max_buffer_memory");
+            rep.fail(at != nullptr ? at->source() : t->source(), join_key(prefix, key),
+                     "a frame of up to " + std::to_string(largest) + " bytes does not fit in max_buffer_memory (" +
+                         std::to_string(cfg.max_buffer_memory) + " bytes)");
+        }
         cfg.listeners.push_back(std::move(lc));
         ++index;
     }

@@ -20,6 +20,10 @@ std::string_view to_string(Protocol proto) noexcept;
 struct Limits {
     std::uint32_t max_connections = 10000;
     std::uint64_t idle_timeout_ms = 300'000;  // 0 = off
+    // TCP_USER_TIMEOUT on every connection: echo data the peer has not acknowledged (or a zero
+    // window it keeps closed) for this long aborts the connection. 0 = the kernel's default
+    // (about 15 minutes of retransmissions).
+    std::uint64_t send_timeout_ms = 30'000;
     std::uint32_t max_frame = 16 * 1024 * 1024;
     std::uint32_t output_high_watermark = 1024 * 1024;
     std::uint32_t output_low_watermark = 256 * 1024;
@@ -50,6 +54,9 @@ struct Config {
     unsigned workers = 0;  // 0 = one per online CPU
     LogLevel log_level = LogLevel::Info;
     std::uint64_t drain_timeout_ms = 10'000;
+    // Buffer memory of all TCP connections together (see MemoryBudget); at the budget, reading
+    // and accepting pause until echoes drain.
+    std::uint64_t max_buffer_memory = 512ULL * 1024 * 1024;
     Limits limits;
     std::vector<ListenerConfig> listeners;
     std::string source;  // file name, or "<embedded default>"

@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <sys/epoll.h>
+#include <cerrno>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,7 +59,14 @@ bool Connection::ensure_read_space() noexcept {
         if (buf_ == nullptr) return false;
     }
     if (buf_->writable() >= kMinReadSpace) return true;
-    return buf_->reserve(kMinReadSpace, slot_->max_buffer());
+    return slot_->worker().buffers().reserve(*buf_, kMinReadSpace, slot_->max_buffer());
+}
+
+bool Connection::resume_after_memory_pause() noexcept {
+    if ((flags_ & kMemoryPaused) == 0) return false;
+    flags_ &= static_cast<std::uint8_t>(~kMemoryPaused);
+    slot_->worker().loop().defer(this);  // the EPOLLIN edge may have come and gone meanwhile
+    return true;
 }
 
 void Connection::release_buffer_if_empty() noexcept {
@@ -69,7 +77,7 @@ void Connection::release_buffer_if_empty() noexcept {
 }
 
 void Connection::read_input() noexcept {
-    if ((flags_ & (kReadPaused | kPeerEof | kClosed)) != 0) return;
+    if ((flags_ & (kReadPaused | kMemoryPaused | kPeerEof | kClosed)) != 0) return;
     WorkerStats& stats = slot_->worker().counters();
     std::size_t budget = kReadBudgetBytes;
     for (;;) {
@@ -83,7 +91,16 @@ void Connection::read_input() noexcept {
             close(CloseReason::Internal);
             return;
         }
-        std::size_t want = buf_->writable();
+        std::size_t want = slot_->worker().buffers().writable_in_budget(*buf_);
+        if (want == 0) {
+            // max_buffer_memory is reached: this connection stops reading (what it holds is
+            // still echoed) until the worker sees the budget has room again.
+            flags_ |= kMemoryPaused;
+            stats.memory_read_pauses.add();
+            release_buffer_if_empty();
+            slot_->worker().on_memory_exhausted();
+            return;
+        }
         IoResult r = recv_some(fd_, buf_->write_ptr(), want);
         switch (r.status) {
         case IoStatus::Ok:
@@ -218,6 +235,18 @@ void Connection::on_eof() noexcept {
 }
 
 void Connection::fail(const IoResult& r, const char* op) noexcept {
+    if (r.error == ETIMEDOUT) {
+        // TCP_USER_TIMEOUT (send_timeout, set at accept) expired: the peer stopped
+        // acknowledging its echo. Not an error of ours; one line per connection reclaimed.
+        slot_->worker().counters().send_timeouts.add();
+        if (slot_->worker().may_log_peer_event()) {
+            LOG_INFO("connection closed: send timeout (echo unacknowledged for %llu ms) peer=%s listener=%s",
+                     static_cast<unsigned long long>(slot_->limits().send_timeout_ms), peer().c_str(),
+                     slot_->listener().config().name.c_str());
+        }
+        close(CloseReason::PeerError);
+        return;
+    }
     slot_->worker().counters().connection_errors.add();
     if (r.status == IoStatus::Error && slot_->worker().may_log_peer_event()) {
         LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),

@@ -30,6 +30,10 @@ public:
     // Closes now (idempotent); the object is freed now or, if queued on the ready list, there.
     void close(CloseReason reason) noexcept;
 
+    // Reading again after a max_buffer_memory pause (Worker, once the budget has room); false if
+    // this connection was not paused for memory.
+    bool resume_after_memory_pause() noexcept;
+
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] bool holds_data() const noexcept { return buf_ != nullptr; }
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
@@ -48,6 +52,7 @@ private:
         kPeerRdhup = 1U << 2,     // EPOLLRDHUP seen: a short read does not prove the socket drained
         kPeerEof = 1U << 3,       // recv() returned 0: echo what is pending, then close
         kClosed = 1U << 4,        // closed; waiting on the ready list to be freed
+        kMemoryPaused = 1U << 5,  // max_buffer_memory reached: not reading until the worker resumes us
     };
 
     void read_input() noexcept;

@@ -31,7 +31,8 @@ void prepare_process_signals() {
 Server::Server(Config config, ConfigLoader reload, std::vector<InheritedSocket> inherited)
     : config_(std::move(config)),
       reload_(std::move(reload)),
-      table_(std::move(inherited), effective_workers(config_)) {
+      table_(std::move(inherited), effective_workers(config_)),
+      memory_budget_(config_.max_buffer_memory) {
     table_.check_serves_inherited(config_);
     table_.commit(table_.build(config_));
 }
@@ -108,6 +109,7 @@ void Server::reload() {
         next.workers = config_.workers;
     }
     log_set_level(next.log_level);
+    memory_budget_.set_limit(next.max_buffer_memory);
     std::uint64_t generation = next_set->generation;
     pending_close_.push_back(PendingClose{generation, table_.commit(next_set)});
     config_ = std::move(next);
@@ -184,6 +186,7 @@ int Server::run() {
         workers_.push_back(std::make_unique<Worker>(i, table_.current(), accept_gate_,
                                                     [&worker_event] { worker_event.send(); }));
         if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 8);
+        workers_.back()->set_memory_budget(&memory_budget_);
     }
     log_listeners(*table_.current(), "listening");
     try {

@@ -12,6 +12,7 @@
 #include "accept_gate.hpp"
 #include "config.hpp"
 #include "listener_set.hpp"
+#include "memory_budget.hpp"
 #include "notify.hpp"
 #include "socket_activation.hpp"
 #include "stats.hpp"
@@ -51,6 +52,7 @@ private:
     ConfigLoader reload_;
     ListenerTable table_;
     AcceptGate accept_gate_;
+    MemoryBudget memory_budget_;  // before workers_: their buffer pools give back to it at exit
     Notifier notifier_;
     std::vector<std::unique_ptr<Worker>> workers_;
     class Loop* control_ = nullptr;

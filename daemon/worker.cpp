@@ -29,6 +29,10 @@ constexpr std::uint64_t kDrainQuietMs = 500;
 constexpr double kDrainTickSeconds = 0.1;
 // When even the reserve fd is gone, accepting pauses this long instead of spinning.
 constexpr double kAcceptRetrySeconds = 0.1;
+// At max_buffer_memory, how often a worker looks whether the budget has room again. Memory
+// is freed by other workers' connections too, so this is a poll, not an event; it runs only
+// while paused.
+constexpr double kMemoryRetrySeconds = 0.02;
 
 // UDP sockets of `listeners` that worker `index` serves.
 std::size_t udp_socket_count(const ListenerSet& listeners, unsigned index) noexcept {
@@ -98,6 +102,11 @@ ListenerSlot::ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener)
 }
 
 void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
+    if (worker_->memory_exhausted()) {
+        // New connections would only wait for memory: leave them in the backlog.
+        worker_->on_memory_exhausted();
+        return;
+    }
     for (int i = 0; i < kAcceptBudget; ++i) {
         AcceptGate::Result r = worker_->accept_gate().accept(listener_->fd());
         switch (r.outcome) {
@@ -137,7 +146,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, Acc
       idle_timer_(loop_, [this] { expire_idle(); }),
       drain_tick_(loop_, [this] { close_quiet_connections(); }),
       accept_retry_(loop_, [this] { resume_accepting(); }),
-      heartbeat_(loop_, [this] { last_turn_ms_.store(monotonic_ms(), std::memory_order_release); }) {
+      heartbeat_(loop_, [this] { last_turn_ms_.store(monotonic_ms(), std::memory_order_release); }),
+      memory_retry_(loop_, [this] { retry_after_memory_pause(); }) {
     for (const auto& l : listeners->tcp) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
     resume_accepting();
     add_udp_slots(*listeners);
@@ -287,8 +297,45 @@ void Worker::prune_retired_slots() noexcept {
     retired_slots_.erase(std::remove_if(retired_slots_.begin(), retired_slots_.end(), unused), retired_slots_.end());
 }
 
+void Worker::on_memory_exhausted() noexcept {
+    if (memory_paused_) return;
+    memory_paused_ = true;
+    stats_.memory_accept_pauses.add();
+    pause_accepting(0);
+    if (may_log_peer_event()) {
+        LOG_WARNING("worker %u: max_buffer_memory reached (%llu of %llu bytes): not reading or accepting until "
+                    "echoes drain",
+                    index_, static_cast<unsigned long long>(budget_->used()),
+                    static_cast<unsigned long long>(budget_->limit()));
+    }
+    memory_retry_.start(kMemoryRetrySeconds, kMemoryRetrySeconds);
+}
+
+void Worker::retry_after_memory_pause() noexcept {
+    if (!budget_->may_resume()) return;
+    memory_retry_.stop();
+    memory_paused_ = false;
+    std::size_t resumed = 0;
+    for_each_slot([&resumed](ListenerSlot& slot) {
+        for (Connection* c = slot.idle().front(); c != nullptr; c = c->idle_next) {
+            resumed += c->resume_after_memory_pause() ? 1 : 0;
+        }
+    });
+    if (accept_retry_.active()) {
+        // Out of fds as well: the accept-retry timer resumes accepting.
+    } else {
+        resume_accepting();
+    }
+    if (may_log_peer_event()) {
+        LOG_NOTICE("worker %u: buffer memory down to %llu of %llu bytes: reading (%zu connections) and accepting "
+                   "again",
+                   index_, static_cast<unsigned long long>(budget_->used()),
+                   static_cast<unsigned long long>(budget_->limit()), resumed);
+    }
+}
+
 void Worker::resume_accepting() noexcept {
-    if (accepting_ || draining_) return;
+    if (accepting_ || draining_ || memory_paused_) return;
     for (auto& slot : slots_) {
         // Level-triggered on purpose: a backlog left by the accept budget is reported again.
         // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them.
@@ -321,6 +368,12 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
     // an earlier one is unacknowledged (and meet the peer's delayed ACK).
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // A peer that vanished (or keeps its window shut) while its echo is pending is given up on
+    // by the kernel after send_timeout; the socket then reports ETIMEDOUT (Connection::fail).
+    // Without it, the retransmissions go on for ~15 minutes holding the connection's buffers.
+    if (unsigned timeout = static_cast<unsigned>(slot.limits().send_timeout_ms); timeout != 0) {
+        ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
+    }
     Connection* c = nullptr;
     try {
         c = connections_.create(slot, fd, loop_.now_ms());

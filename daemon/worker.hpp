@@ -21,6 +21,7 @@
 #include "listener_set.hpp"
 #include "log.hpp"
 #include "loop.hpp"
+#include "memory_budget.hpp"
 #include "stats.hpp"
 #include "udp_echo.hpp"
 #include "udp_listener.hpp"
@@ -110,6 +111,13 @@ public:
     // With `seconds` > 0, the loop stamps last_turn_ms() that often (for the watchdog: a
     // wedged loop stops stamping). Call before start().
     void set_heartbeat(double seconds) noexcept { heartbeat_s_ = seconds; }
+    // Buffer memory is charged to `budget` (shared by all workers; it must outlive this
+    // worker). Without one (harnesses), buffers are not limited beyond the per-connection
+    // watermarks. Call before start().
+    void set_memory_budget(MemoryBudget* budget) noexcept {
+        budget_ = budget;
+        buffers_.set_budget(budget);
+    }
     void start();
     void join();
 
@@ -149,6 +157,10 @@ public:
     // Out of file descriptors: count and log; with `no_reserve`, also stop accepting briefly
     // (no spinning on a level-triggered listener). Returns whether accepting may go on.
     bool on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept;
+    // max_buffer_memory reached (a connection could not get buffer memory, or the budget was
+    // full at accept time): stop accepting, and poll until the budget has room again.
+    void on_memory_exhausted() noexcept;
+    [[nodiscard]] bool memory_exhausted() const noexcept { return budget_ != nullptr && budget_->exhausted(); }
 
 private:
     void run() noexcept;
@@ -161,6 +173,7 @@ private:
     void stop_if_drained() noexcept;
     void pause_accepting(double seconds) noexcept;
     void resume_accepting() noexcept;
+    void retry_after_memory_pause() noexcept;
     void apply(std::shared_ptr<const ListenerSet> listeners) noexcept;
     void add_udp_slots(const ListenerSet& listeners) noexcept;
     void prune_retired_slots() noexcept;
@@ -186,6 +199,8 @@ private:
     bool draining_ = false;
     bool accepting_ = false;
     bool forced_ = false;
+    bool memory_paused_ = false;  // on_memory_exhausted() until the budget has room
+    MemoryBudget* budget_ = nullptr;
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> force_requested_{false};
     std::atomic<bool> finished_{false};
@@ -201,6 +216,7 @@ private:
     Timer drain_tick_;
     Timer accept_retry_;
     Timer heartbeat_;
+    Timer memory_retry_;
     std::thread thread_;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "buffer.hpp"
+#include "memory_budget.hpp"
 #include "test_catch.hpp"
 
 using tcpecho::Buffer;
@@ -266,4 +267,66 @@ TEST_CASE("BufferPool with max_free 0 pools nothing", "[buffer][pool]") {
     pool.release(a);
     CHECK(pool.free_count() == 0);
     CHECK(pool.lent_count() == 0);
+}
+
+TEST_CASE("MemoryBudget grants what is left, never more", "[buffer][budget]") {
+    tcpecho::MemoryBudget budget(10000);
+    CHECK(budget.take_up_to(6000) == 6000);
+    CHECK(budget.take_up_to(6000) == 4000);
+    CHECK(budget.exhausted());
+    CHECK(budget.take_up_to(1) == 0);
+    CHECK_FALSE(budget.may_resume());
+    budget.give_back(1250);
+    CHECK(budget.may_resume());  // down to 7/8
+    budget.set_limit(20000);     // a reload raises it
+    CHECK(budget.take_up_to(50000) == 11250);
+}
+
+TEST_CASE("BufferPool charges pages before recv() may write, and gives them back", "[buffer][budget]") {
+    tcpecho::MemoryBudget budget(64 * 1024);
+    {
+        BufferPool pool(1024 * 1024, 4);
+        pool.set_budget(&budget);
+        Buffer* a = pool.acquire();
+        REQUIRE(a != nullptr);
+        CHECK(budget.used() == 0);  // lent but untouched: nothing resident
+        // Only 64 KiB may be written of the 1 MiB buffer.
+        CHECK(pool.writable_in_budget(*a) == 64 * 1024);
+        CHECK(budget.used() == 64 * 1024);
+        put(*a, std::string(5000, 'x'));
+        CHECK(pool.writable_in_budget(*a) == 64 * 1024 - 5000);  // already charged: no new charge
+        Buffer* b = pool.acquire();
+        CHECK(pool.writable_in_budget(*b) == 0);  // the budget is exhausted
+        a->consume(5000);
+        pool.release(b);
+        pool.release(a);  // at the budget ("tight"): freed, not pooled, and its pages given back
+        CHECK(pool.free_count() == 0);
+        CHECK(budget.used() == 0);
+
+        Buffer* c = pool.acquire();
+        put(*c, std::string(100, 'y'));  // within the page charged next
+        CHECK(pool.writable_in_budget(*c) == 64 * 1024 - 100);
+        c->clear();
+        budget.set_limit(1024 * 1024 * 1024);  // not tight any more: pooled, still charged
+        pool.release(c);
+        CHECK(pool.free_count() == 1);
+        CHECK(budget.used() == 64 * 1024);
+    }
+    CHECK(budget.used() == 0);  // the pool's destructor gave back what its free buffers held
+}
+
+TEST_CASE("BufferPool::reserve re-charges a buffer that moved to bigger storage", "[buffer][budget]") {
+    tcpecho::MemoryBudget budget(1024 * 1024);
+    BufferPool pool(16 * 1024, 4);
+    pool.set_budget(&budget);
+    Buffer* a = pool.acquire();
+    REQUIRE(pool.writable_in_budget(*a) == 16 * 1024);
+    put(*a, std::string(10000, 'x'));
+    REQUIRE(pool.reserve(*a, 16 * 1024, 1024 * 1024));  // 10000 + 16 KiB > 16 KiB: grows
+    CHECK(a->capacity() > 16 * 1024);
+    CHECK(budget.used() == 12288);  // the copied 10000 bytes, in pages; the old storage is gone
+    CHECK(a->charged() == 12288);
+    a->clear();
+    pool.release(a);  // grown: freed
+    CHECK(budget.used() == 0);
 }

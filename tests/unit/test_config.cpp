@@ -643,3 +643,30 @@ TEST_CASE("load_config_file on a directory says it cannot read it", "[config][fi
     REQUIRE_FALSE(dir.path().empty());
     CHECK(load_error_of(dir.path()) == dir.path() + ": cannot read: Is a directory");
 }
+
+TEST_CASE("send_timeout and max_buffer_memory", "[config][budget]") {
+    Config d = parse("[[listen]]\nport = 0\n");
+    CHECK(d.max_buffer_memory == 512ULL * MiB);
+    CHECK(d.listeners[0].limits.send_timeout_ms == 30'000);
+
+    Config c = parse("max_buffer_memory = \"64MiB\"\n[limits]\nsend_timeout = \"2s\"\n"
+                     "[[listen]]\nport = 0\n[[listen]]\nport = 0\nname = \"b\"\nsend_timeout = 0\n");
+    CHECK(c.max_buffer_memory == 64ULL * MiB);
+    CHECK(c.listeners[0].limits.send_timeout_ms == 2000);
+    CHECK(c.listeners[1].limits.send_timeout_ms == 0);
+
+    CHECK(error_of("max_buffer_memory = \"1MiB\"\n[[listen]]\nport = 0\n") ==
+          "test.toml:1:21: max_buffer_memory: size \"1MiB\" is out of range (4194304..1125899906842624 bytes)");
+    CHECK(error_of("[[listen]]\nport = 0\nproto = \"udp\"\nsend_timeout = 5\n") ==
+          "test.toml:4:1: listen[0].send_timeout: applies to tcp listeners only (this one is proto = \"udp\")");
+    CHECK(error_of("[limits]\nsend_timeout = \"25h\"\n[[listen]]\nport = 0\n") ==
+          "test.toml:2:16: limits.send_timeout: duration \"25h\" is out of range (at most 86400s)");
+    // A frame that can never fit in the budget would stall its connection for good.
+    CHECK(error_of("max_buffer_memory = \"8MiB\"\n[[listen]]\nport = 0\nmode = \"length\"\n") ==
+          "test.toml:1:21: listen[0].max_frame: a frame of up to 16777220 bytes does not fit in max_buffer_memory "
+          "(8388608 bytes)");
+    CHECK(error_of("max_buffer_memory = \"8MiB\"\n[[listen]]\nport = 0\nmode = \"fixed\"\nframe_size = \"9MiB\"\n") ==
+          "test.toml:5:14: listen[0].frame_size: a frame of up to 9437184 bytes does not fit in max_buffer_memory "
+          "(8388608 bytes)");
+    CHECK_NOTHROW(parse("max_buffer_memory = \"8MiB\"\n[[listen]]\nport = 0\nmode = \"length\"\nmax_frame = \"1MiB\"\n"));
+}

@@ -1,0 +1,139 @@
+// Resources a peer can pin: buffer memory over all connections (max_buffer_memory) and
+// connections whose peer stopped acknowledging (send_timeout). Both on loopback: a window the
+// peer keeps shut is what a vanished peer looks like to the sender here (zero-window probes
+// instead of retransmissions; TCP_USER_TIMEOUT ends both). The blackhole over a real path is
+// in tests/faults.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "client.hpp"
+#include "configs.hpp"
+#include "daemon_process.hpp"
+#include "test_catch.hpp"
+
+using namespace tcpecho;
+using namespace tcpecho::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Connects with a small receive buffer (set before connect, so the window is small from the
+// start) and sends until the daemon stops taking bytes for `quiet` or `limit` bytes went out.
+// Never reads. Returns the bytes sent.
+std::uint64_t send_without_reading(int fd, std::uint64_t limit, std::chrono::milliseconds quiet) {
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    std::string chunk(64 * 1024, 'z');
+    std::uint64_t sent = 0;
+    auto last_progress = std::chrono::steady_clock::now();
+    const auto deadline = last_progress + 30s;
+    while (sent < limit && std::chrono::steady_clock::now() - last_progress < quiet &&
+           std::chrono::steady_clock::now() < deadline) {
+        ssize_t w = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+        if (w > 0) {
+            sent += static_cast<std::uint64_t>(w);
+            last_progress = std::chrono::steady_clock::now();
+        } else {
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+    return sent;
+}
+
+UniqueFd connect_small_window(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    UniqueFd owned(fd);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    return owned;
+}
+
+// The worker logs and counts a close just before it closes the fd: poll, briefly.
+bool fd_count_becomes(const DaemonProcess& d, int expected) {
+    for (int i = 0; i < 100; ++i) {
+        if (d.fd_count() == expected) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+void expect_echo(int fd, const std::string& what, std::chrono::milliseconds timeout = 5s) {
+    send_all(fd, what);
+    REQUIRE(recv_string(fd, what.size(), timeout) == what);
+}
+
+}  // namespace
+
+TEST_CASE("send_timeout reclaims a connection whose peer stopped taking its echo", "[budget][send_timeout]") {
+    DaemonProcess d(config(listener("short", "raw", "send_timeout = \"1s\"") +
+                           listener("off", "raw", "send_timeout = 0")));
+    const int fds_before = d.fd_count();
+    UniqueFd stuck = connect_small_window(d.port("short"));
+    UniqueFd patient = connect_small_window(d.port("off"));
+    REQUIRE(send_without_reading(stuck.get(), 64ULL << 20, 500ms) > 0);
+    REQUIRE(send_without_reading(patient.get(), 64ULL << 20, 500ms) > 0);
+    auto start = std::chrono::steady_clock::now();
+    REQUIRE(d.wait_for_log("send timeout", 15s));
+    auto took = std::chrono::steady_clock::now() - start;
+    INFO("reclaimed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    REQUIRE(took < 10s);  // 1 s plus the zero-window probe schedule (200 ms doubling)
+    REQUIRE(d.counter("send_timeouts") == 1);
+    REQUIRE(fd_count_becomes(d, fds_before + 1));  // only the patient one is left
+    // The connection without a send_timeout is still there, and its echo is intact once read.
+    std::this_thread::sleep_for(1s);
+    REQUIRE(d.counter("send_timeouts") == 1);
+    ::fcntl(patient.get(), F_SETFL, 0);
+    std::string got = recv_string(patient.get(), 1000, 5s);
+    REQUIRE(got == std::string(1000, 'z'));
+    UniqueFd fresh = connect_to(d.port("short"));
+    expect_echo(fresh.get(), "others are served");
+}
+
+TEST_CASE("max_buffer_memory: at the budget reads and accepts pause, memory stays bounded, and it recovers",
+          "[budget][max_buffer_memory]") {
+    // 8 MiB over all connections; each stuck peer may make the daemon hold about 1 MiB
+    // (output_high_watermark), so a dozen of them reach the budget.
+    DaemonProcess d(config(listener("raw", "raw"), "max_buffer_memory = \"8MiB\""));
+    UniqueFd warm = connect_to(d.port("raw"));
+    expect_echo(warm.get(), "warm-up");
+    const long rss_before = d.rss_kib();
+    const int fds_before = d.fd_count();
+
+    std::vector<UniqueFd> hogs;
+    for (int i = 0; i < 16; ++i) {
+        hogs.push_back(connect_small_window(d.port("raw")));
+        send_without_reading(hogs.back().get(), 3ULL << 20, 300ms);
+    }
+    REQUIRE(d.wait_for_log("max_buffer_memory reached", 5s));
+    REQUIRE(d.counter("memory_read_pauses") >= 1);
+    REQUIRE(d.counter("memory_accept_pauses") >= 1);
+    const long growth = d.rss_kib() - rss_before;
+    INFO("daemon RSS growth at the budget: " << growth << " KiB");
+    REQUIRE(growth <= 8 * 1024 + 2 * 1024);  // the budget, plus a little for everything else
+
+    // A new connection is not accepted while the budget is full: its echo does not come.
+    UniqueFd waiting = connect_to(d.port("raw"));  // completes in the kernel's backlog
+    send_all(waiting.get(), "queued");
+    REQUIRE_FALSE(readable_within(waiting.get(), 1s));
+    REQUIRE(d.rss_kib() - rss_before <= 8 * 1024 + 2 * 1024);
+
+    // The load goes away: the waiting connection is accepted and served, and so are new ones.
+    for (auto& h : hogs) close_with_reset(h);
+    REQUIRE(recv_string(waiting.get(), 6, 5s) == "queued");
+    REQUIRE(d.wait_for_log("reading (", 5s));
+    expect_echo(warm.get(), "served again");
+    UniqueFd fresh = connect_to(d.port("raw"));
+    expect_echo(fresh.get(), "new connections too");
+    fresh.reset();
+    waiting.reset();
+    REQUIRE(fd_count_becomes(d, fds_before));  // every hog's fd is gone again
+}
