@@ -402,19 +402,21 @@ def probe(lab, role, args, timeout=90):
 # Test case base
 
 
-# Memory tolerance after a case. tcpechod lends each connection holding data a 1 MiB buffer
+# Memory tolerance after a case. tcpechod lends a connection holding data a 1 MiB buffer
 # from a per-worker pool that keeps up to 16 free ones, and glibc malloc keeps freed memory
-# (arenas, a raised mmap threshold): RSS does not fall back exactly, and the first use of
-# the pool raises it for good, by however many pages the streams touched. So each case first
+# (arenas, a raised mmap threshold): RSS does not fall back exactly, and the pool raises it
+# for good by however many pages of its buffers the streams have touched. So each case first
 # runs its workload once as a warm-up, under the same fault, and takes the baseline after
-# that: the pool and the heap are then at this workload's steady state, and what remains is
-# noise of a few hundred KiB (pages of pooled buffers a run happens to touch for the first
-# time). A leaked connection keeps its 1 MiB buffer with everything its stream touched
-# resident (each case streams >= 256 KiB through each of 2-4 connections), so leaking the
-# buffers of one run adds >= 1 MiB: 1 MiB tolerance catches that.
+# that. What remains is noise: pages of pooled buffers that the measured run happens to fill
+# deeper than the warm-up did (under loss a burst of out-of-order data lands at once) -
+# measured 0-1012 KiB. Hence 2 MiB: it still catches a case leaking its connections' buffers
+# when they were filled (each case streams 1-4 MiB through 2-4 connections, 256 KiB-1 MiB
+# windows), but a small per-connection leak is below it: the soak (tests/soak, ~200
+# connections opened every minute for 10 minutes, 5% plateau, LeakSanitizer at exit) is
+# the sensitive leak check.
 # Under AddressSanitizer RSS says nothing (freed memory sits in a quarantine of up to 256
 # MiB), so it is recorded, not checked; LeakSanitizer checks for leaks at the daemon's exit.
-RSS_TOLERANCE_KIB = 1024
+RSS_TOLERANCE_KIB = 2048
 SANITIZER_RE = re.compile(r'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|'
                           r'WARNING: .*Sanitizer')
 
@@ -424,6 +426,7 @@ class FaultCase(unittest.TestCase):
     routed = False
 
     def setUp(self):
+        self.started = time.monotonic()
         self.lab = Lab(routed=self.routed)
         self.addCleanup(self.lab.close)
         self.measurements = {}
@@ -475,6 +478,7 @@ class FaultCase(unittest.TestCase):
         self.measurements[key] = value
 
     def tearDown(self):
+        self.record('case_s', '%.1f' % (time.monotonic() - self.started))
         if self.measurements:
             print('\n  [%s] %s' % (self._testMethodName,
                                   ', '.join('%s=%s' % kv for kv in self.measurements.items())),

@@ -75,15 +75,20 @@ class TcpLoss(F.FaultCase):
 class UdpLoss(F.FaultCase):
 
     def test_probe_loss_equals_drop_counters(self):
+        # Receive queues that absorb a scheduling hiccup of the daemon or the probe (the
+        # defaults, 208 KiB, hold ~150 of these datagrams: 40 ms at this rate).
+        for role in ('srv', 'cli'):
+            self.lab.sh(role, 'sysctl', '-q', '-w', 'net.core.rmem_default=4194304')
         d = self.start_daemon([{'name': 'udp', 'proto': 'udp', 'extra': ['udp_rate_limit = 0']}])
         port = d.port('udp', 'udp')
-        # Paced, a few datagrams in flight per flow, each one packet (512 bytes < MTU), a
-        # generous --timeout: nothing is lost but what the rules drop, nothing arrives late.
-        args = ['--udp', '-c', 4, '--workload', 'stream', '--window', '8K', '-s', 512, '-n', 1500,
-                '--rate', 6000, '--timeout', '2s', '--max-loss', '30', d.target('udp', 'udp')]
+        # Paced, each datagram one packet (512 bytes < MTU), an echo takes well under a
+        # millisecond and --timeout is 500 ms: nothing arrives late. A lost datagram holds its
+        # place in the window until it times out, hence a window wider than rate x timeout x
+        # loss per flow.
+        args = ['--udp', '-c', 4, '--workload', 'stream', '--window', '64K', '-s', 512, '-n', 1000,
+                '--rate', 4000, '--timeout', '500ms', '--max-loss', '30', d.target('udp', 'udp')]
         warm = F.probe(self.lab, 'cli', args)
         self.assertEqual(warm.rc, 0, warm)
-        self.assertEqual(warm.doc['udp']['lost'], 0, warm)
         base = d.resources()
         # Requests are dropped on the daemon's input, echoes on the probe's: a datagram is
         # lost once at most (a dropped request has no echo to drop).
@@ -96,21 +101,30 @@ class UdpLoss(F.FaultCase):
         u = run.doc['udp']
         drops_to_daemon = self.lab.nft_counters('srv')['loss']
         drops_to_probe = self.lab.nft_counters('cli')['loss']
+        # Besides the rules, a datagram can only be lost where it is counted: the daemon's
+        # receive queue overflowing or its send buffer full (udp_dropped_*), or the probe's
+        # receive queue (probe_receive_drops). With 4 MiB queues both stay 0 unless a process
+        # is kept off the CPU for over a second; they are counted in, with a tolerance: a
+        # queue drop is reported with the next datagram the socket receives (SO_RXQ_OVFL), so
+        # one from the warm-up's end may be counted in this run.
+        drop_kinds = {k: c1[k] - c0[k] for k in c1 if k.startswith('udp_dropped') and c1[k] > c0[k]}
+        daemon_drops = sum(drop_kinds.values())
         self.record('sent', u['sent'])
         self.record('lost', u['lost'])
         self.record('nft_dropped', '%d+%d' % (drops_to_daemon, drops_to_probe))
+        self.record('daemon_dropped', drop_kinds)
+        self.record('probe_receive_drops', u['probe_receive_drops'])
         self.assertEqual(u['corrupted'], 0, run)
         self.assertEqual(u['duplicated'], 0, run)
         self.assertEqual(u['late'], 0, run)
         self.assertGreater(drops_to_daemon, 0)
         self.assertGreater(drops_to_probe, 0)
-        # The daemon answered every datagram that reached it and dropped none itself, so the
-        # accounting is exact: lost = dropped on the way there + dropped on the way back.
-        received = c1['udp_datagrams_received'] - c0['udp_datagrams_received']
-        echoed = c1['udp_datagrams_echoed'] - c0['udp_datagrams_echoed']
-        self.assertEqual(received, u['sent'] - drops_to_daemon)
-        self.assertEqual(echoed, received)
-        self.assertEqual(u['lost'], drops_to_daemon + drops_to_probe, run)
+        self.assertEqual(c1['udp_send_errors'] - c0['udp_send_errors'], 0)
+        # lost = dropped on the way there + on the way back (+ the counted queue drops above,
+        # normally 0: then the equality is exact).
+        nft_total = drops_to_daemon + drops_to_probe
+        self.assertGreaterEqual(u['lost'], nft_total, run)
+        self.assertLessEqual(u['lost'], nft_total + daemon_drops + u['probe_receive_drops'], run)
         self.assertBackToBaseline(d, base)
         self.assertCleanExit(d)
 
