@@ -7,7 +7,8 @@
 // in input-chosen chunks, half-closes, and reads until EOF. What comes back must be what the
 // framer says: raw, every byte; framed, every complete frame up to the first too-large one
 // (after which the daemon closes) and nothing of an incomplete frame at EOF. Then the worker
-// must have closed the connection.
+// must have closed the connection, and its counters must agree (frames echoed, too-large
+// frames, incomplete frames at EOF, bytes sent, no connection errors).
 //
 // Input: a 3-byte header, then the stream.
 //   byte 0  listener: byte % kListeners (index into kConfig's [[listen]] tables)
@@ -155,6 +156,8 @@ Daemon& daemon_instance() {
 struct Expected {
     std::vector<std::uint8_t> echo;
     bool closes_early = false;
+    std::uint64_t frames = 0;    // framed modes: whole frames (before a too-large one)
+    std::uint64_t leftover = 0;  // framed modes: bytes of an incomplete frame at EOF
 };
 
 Expected expected_echo(const tcpecho::ListenerConfig& lc, std::span<const std::uint8_t> stream) {
@@ -171,9 +174,11 @@ Expected expected_echo(const tcpecho::ListenerConfig& lc, std::span<const std::u
         FrameResult r = framer.extract(bytes.subspan(offset), scanned);
         if (r.status == FrameResult::Status::Complete) {
             offset += static_cast<std::size_t>(r.size);
+            ++e.frames;
             continue;
         }
         e.closes_early = r.status == FrameResult::Status::TooLarge;
+        if (!e.closes_early) e.leftover = stream.size() - offset;
         break;
     }
     e.echo.assign(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -300,6 +305,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::span<const std::uint8_t> stream(in.rest(), in.rest_size());
     const Expected want = expected_echo(lc, stream);
 
+    const tcpecho::WorkerStats& stats = d.worker->stats();
+    const std::uint64_t frames_before = stats.frames_echoed.get();
+    const std::uint64_t too_large_before = stats.frames_too_large.get();
+    const std::uint64_t incomplete_before = stats.incomplete_frames_at_eof.get();
+    const std::uint64_t errors_before = stats.connection_errors.get();
+    const std::uint64_t sent_before = stats.bytes_sent.get();
+
     int sv[2];
     FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     FUZZ_CHECK(::fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);  // the daemon's end, as accept4() gives it
@@ -322,11 +334,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     // The worker must be done with the connection (closed, buffer released) before the next one.
     const std::uint64_t deadline = now_ms() + kDeadlineMs;
-    while (d.worker->stats().connections_closed.get() < d.adopted) {
+    while (stats.connections_closed.get() < d.adopted) {
         FUZZ_CHECK(now_ms() < deadline);
         ::usleep(50);
     }
-    FUZZ_CHECK(d.worker->stats().connections_closed.get() == d.adopted);
-    FUZZ_CHECK(d.worker->stats().connections_accepted.get() == d.adopted);
+    FUZZ_CHECK(stats.connections_closed.get() == d.adopted);
+    FUZZ_CHECK(stats.connections_accepted.get() == d.adopted);
+    // Its counters tell the same story. (The worker writes them before it counts the close;
+    // relaxed atomics, but x86 keeps stores in order and the loop above synchronises enough
+    // for a test.)
+    FUZZ_CHECK(stats.connection_errors.get() == errors_before);
+    FUZZ_CHECK(stats.frames_too_large.get() - too_large_before == (want.closes_early ? 1U : 0U));
+    if (lc.mode != FramingMode::Raw) {
+        FUZZ_CHECK(stats.frames_echoed.get() - frames_before == want.frames);
+        FUZZ_CHECK(stats.incomplete_frames_at_eof.get() - incomplete_before == (want.leftover > 0 ? 1U : 0U));
+    }
+    if (!want.closes_early) FUZZ_CHECK(stats.bytes_sent.get() - sent_before == p.echo.size());
     return 0;
 }
