@@ -232,18 +232,24 @@ class Lab:
 
 def loss_ruleset(percent, proto=None, port=None, direction=None, comment='loss'):
     """Random loss of `percent`% of the packets arriving in a namespace (input hook: a real
-    loss; on output the local stack would be told). proto/port narrow it (UDP accounting)."""
-    match = ''
+    loss; on output the local stack would be told). proto/port narrow it (UDP accounting).
+    Without proto, packets over 200 bytes (TCP data segments, not bare ACKs) are dropped by
+    a rule of their own, counted as COMMENT-data, the rest as COMMENT."""
     if proto:
         match = 'meta l4proto %s ' % proto
         if port:
             match += '%s %s %d ' % (proto, direction, port)
+        rules = '    %snumgen random mod 100 < %d counter drop comment "%s"\n' % (match, percent, comment)
+    else:
+        rules = ('    ip length > 200 numgen random mod 100 < %d counter drop comment "%s-data"\n'
+                 '    ip length <= 200 numgen random mod 100 < %d counter drop comment "%s"\n'
+                 % (percent, comment, percent, comment))
     return ('table inet faults {\n'
             '  chain input {\n'
             '    type filter hook input priority 0; policy accept;\n'
-            '    %snumgen random mod 100 < %d counter drop comment "%s"\n'
+            '%s'
             '  }\n'
-            '}\n') % (match, percent, comment)
+            '}\n') % rules
 
 
 # ------------------------------------------------------------------------------------------
