@@ -1,0 +1,283 @@
+"""Shared helpers for the abuse tests: start the real tcpechod (optionally under the LD_PRELOAD
+I/O shim, optionally inside a network namespace), run the real tcpecho-probe, read counters.
+
+Binaries come from the environment (meson sets them): TCPECHOD, TCPECHO_PROBE, ABUSE_IO_SHIM;
+TCPECHO_B_SANITIZE is meson's b_sanitize of the build. Every process started here is ended by
+PID in cleanup, every wait has a time limit.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
+TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
+PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
+SHIM = os.environ.get('ABUSE_IO_SHIM', os.path.join(BUILD_GUESS, 'tests', 'abuse', 'abuse-io-shim.so'))
+SANITIZE = os.environ.get('TCPECHO_B_SANITIZE', 'none')
+
+SKIP = 77  # meson: the test was skipped
+
+# The four TCP framings, with what the probe needs for each.
+TCP_MODES = {
+    'raw': {'mode': 'raw', 'probe': ['--mode', 'raw', '-s', '1-64K']},
+    'fixed': {'mode': 'fixed', 'frame_size': 3000, 'probe': ['--mode', 'fixed', '--frame-size', '3000']},
+    'length': {'mode': 'length', 'probe': ['--mode', 'length', '-s', '0-64K']},
+    'line': {'mode': 'line', 'probe': ['--mode', 'line', '-s', '0-16K']},
+}
+
+
+def log(msg):
+    """Progress for the meson test log (stderr is shown with --print-errorlogs)."""
+    sys.stderr.write('[%s] %s\n' % (time.strftime('%H:%M:%S'), msg))
+    sys.stderr.flush()
+
+
+def asan_runtime():
+    """Path of libasan if tcpechod links it, else None. With LD_PRELOAD, ASan insists on being
+    the first library loaded ("ASan runtime does not come first"): it is preloaded ahead of
+    the shim, so its interceptors call the shim, which calls libc."""
+    try:
+        out = subprocess.run(['ldd', TCPECHOD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'(libasan\.so\S*) => (\S+)', out)
+    return m.group(2) if m else None
+
+
+def shim_env(report_path, seed, eintr=0.0, short=0.0, econnaborted=0.0, eagain=0.0, eagain_max=None):
+    """Environment that loads the I/O shim into tcpechod with these injection probabilities."""
+    if not os.path.isfile(SHIM):
+        raise AssertionError('the I/O shim %s does not exist (set ABUSE_IO_SHIM; meson does)' % SHIM)
+    preload = [SHIM]
+    runtime = asan_runtime()
+    if runtime:
+        preload.insert(0, runtime)
+    env = {
+        'LD_PRELOAD': ':'.join(preload),
+        'ABUSE_SHIM_REPORT': report_path,
+        'ABUSE_SHIM_SEED': str(seed),
+        'ABUSE_SHIM_EINTR': repr(eintr),
+        'ABUSE_SHIM_SHORT': repr(short),
+        'ABUSE_SHIM_ECONNABORTED': repr(econnaborted),
+        'ABUSE_SHIM_EAGAIN': repr(eagain),
+    }
+    if eagain_max is not None:
+        env['ABUSE_SHIM_EAGAIN_MAX'] = str(eagain_max)
+    return env
+
+
+def read_shim_report(path):
+    """{counter: value} from the file the shim writes when tcpechod exits."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, v = line.split()
+            out[k] = int(v)
+    return out
+
+
+class ProbeRun:
+    """One probe run: exit status, stdout, stderr and the -J document."""
+
+    def __init__(self, args, rc, stdout, stderr):
+        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
+        self.doc = None
+        if rc != 2:
+            try:
+                self.doc = json.loads(stdout)
+            except ValueError:
+                self.doc = None
+
+    def __repr__(self):
+        return 'probe %s -> exit %d\nstderr: %s\nstdout: %s' % (
+            ' '.join(self.args), self.rc, self.stderr[-3000:], self.stdout[-3000:])
+
+
+def start_probe(args, prefix=()):
+    """Starts tcpecho-probe -J (under `prefix`, e.g. ip netns exec); returns the Popen."""
+    argv = list(prefix) + [PROBE, '-J', '--no-progress'] + [str(a) for a in args]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.argv = argv
+    return p
+
+
+def finish_probe(p, timeout=90):
+    """Waits for a probe started by start_probe (killing it by PID after `timeout`)."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate(timeout=10)
+        err += '\n(killed by the test after %d s)' % timeout
+    return ProbeRun(p.argv, p.returncode, out, err)
+
+
+def run_probe(args, prefix=(), timeout=90):
+    return finish_probe(start_probe(args, prefix), timeout)
+
+
+class AbuseTestCase(unittest.TestCase):
+    maxDiff = None
+
+    def assertProbeOk(self, run):
+        """Exit 0 and every byte verified (TCP)."""
+        self.assertEqual(run.rc, 0, run)
+        self.assertIsNotNone(run.doc, run)
+        self.assertEqual(run.doc['result']['status'], 'ok', run)
+        self.assertEqual(run.doc['errors'], [], run)
+        t = run.doc['totals']
+        self.assertGreater(t['messages_sent'], 0, run)
+        self.assertEqual(t['messages_verified'], t['messages_sent'], run)
+        self.assertEqual(t['bytes_verified'], t['bytes_sent'], run)
+
+    def assertUdpIntact(self, run, max_loss_allowed=True):
+        """No corrupted or duplicated datagram; something came back."""
+        self.assertIsNotNone(run.doc, run)
+        u = run.doc['udp']
+        self.assertEqual(u['corrupted'], 0, run)
+        self.assertEqual(u['duplicated'], 0, run)
+        self.assertGreater(u['received'], 0, run)
+        if not max_loss_allowed:
+            self.assertEqual(run.rc, 0, run)
+            self.assertEqual(u['lost'], 0, run)
+
+
+class Daemon:
+    """The real tcpechod on a config file, listeners on port 0; `addr[name]` after start().
+
+    listeners: list of dicts with name and optional proto, mode, frame_size, extra (lines).
+    prefix: argv before tcpechod (e.g. ['ip', 'netns', 'exec', NS]; it execs, same PID).
+    """
+
+    LISTEN_RE = re.compile(r'(?:listening|reload: serving) name=(\S+) proto=(\S+) .*?address=(\S+)')
+    COUNTERS_RE = re.compile(r'notice: (?:stopped: )?counters (.*)$', re.M)
+
+    def __init__(self, listeners, workers=2, extra_config='', env=None, prefix=()):
+        self.listeners = listeners
+        self.workers = workers
+        self.extra_config = extra_config
+        self.env = env or {}
+        self.prefix = list(prefix)
+        self.tmp = tempfile.TemporaryDirectory(prefix='tcpecho-abuse-')
+        self.config_path = os.path.join(self.tmp.name, 'tcpechod.toml')
+        self.stderr_path = os.path.join(self.tmp.name, 'tcpechod.stderr')
+        self.proc = None
+        self._stderr = None
+        self.addr = {}
+
+    def config_text(self):
+        lines = ['workers = %d' % self.workers, 'log_level = "info"', self.extra_config]
+        for lst in self.listeners:
+            lines += ['[[listen]]', 'name = "%s"' % lst['name'], 'address = "127.0.0.1"', 'port = 0',
+                      'proto = "%s"' % lst.get('proto', 'tcp')]
+            if 'mode' in lst:
+                lines.append('mode = "%s"' % lst['mode'])
+            if 'frame_size' in lst:
+                lines.append('frame_size = %d' % lst['frame_size'])
+            lines += lst.get('extra', [])
+        return '\n'.join(lines) + '\n'
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, timeout=30.0):
+        with open(self.config_path, 'w') as f:
+            f.write(self.config_text())
+        self._stderr = open(self.stderr_path, 'w+')
+        env = dict(os.environ)
+        env.update(self.env)
+        self.proc = subprocess.Popen(self.prefix + [TCPECHOD, '-c', self.config_path],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self._stderr, env=env)
+        self.wait_log('ready:', timeout=timeout)
+        for m in self.LISTEN_RE.finditer(self.log()):
+            self.addr[m.group(1) if m.group(2) == 'tcp' else m.group(1) + '/udp'] = m.group(3)
+        return self
+
+    def log(self):
+        with open(self.stderr_path, errors='replace') as f:
+            return f.read()
+
+    def wait_log(self, text, count=1, timeout=15.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            text_now = self.log()
+            if text_now.count(text) >= count:
+                return text_now
+            if self.proc.poll() is not None:
+                raise AssertionError('tcpechod exited with %d while waiting for %r:\n%s'
+                                     % (self.proc.returncode, text, text_now[-5000:]))
+            time.sleep(0.02)
+        raise AssertionError('%d x %r not in the tcpechod log within %.0f s:\n%s'
+                             % (count, text, timeout, self.log()[-5000:]))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def counters(self, timeout=10.0):
+        """SIGUSR1, then the counters line it logs, as {name: int}."""
+        before = len(self.COUNTERS_RE.findall(self.log()))
+        self.proc.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            lines = self.COUNTERS_RE.findall(self.log())
+            if len(lines) > before:
+                return parse_counters(lines[-1])
+            if self.proc.poll() is not None:
+                raise AssertionError('tcpechod exited with %d:\n%s' % (self.proc.returncode, self.log()[-5000:]))
+            time.sleep(0.02)
+        raise AssertionError('no counters line within %.0f s after SIGUSR1' % timeout)
+
+    def final_counters(self):
+        lines = re.findall(r'notice: stopped: counters (.*)$', self.log(), re.M)
+        return parse_counters(lines[-1]) if lines else None
+
+    def stop(self, timeout=30.0):
+        """SIGTERM; returns the exit status (None if it had to be killed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def cleanup(self):
+        """Idempotent; safe after stop()."""
+        self.kill()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self.tmp.cleanup()
+
+
+def parse_counters(text):
+    return {k: int(v) for k, v in (kv.split('=', 1) for kv in text.split())}
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def main():
+    unittest.main(verbosity=2)
