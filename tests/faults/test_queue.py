@@ -29,7 +29,7 @@ class QueueDropsAndDelay(F.FaultCase):
     def test_tbf_pfifo_drops_and_delay(self):
         d = self.start_daemon([{'name': 'raw', 'mode': 'raw'}, {'name': 'length', 'mode': 'length'}])
         stream = ['--workload', 'stream', '--window', '1M', '-s', '64K', '-c', 2]
-        bulk_args = stream + ['-t', '3s', d.target('raw')]
+        bulk_args = stream + ['-t', '5s', d.target('raw')]
         ping_args = ['--mode', 'length', '-s', 64, '-t', '1.5s', d.target('length')]
         # Warm-up (unshaped), which is also the latency baseline.
         self.assertVerified(F.probe(self.lab, 'cli', stream + ['-n', 16, d.target('raw')]))
@@ -41,7 +41,12 @@ class QueueDropsAndDelay(F.FaultCase):
         for dev in devs:
             self.shape(dev)
         bulk, bulk_argv = F.start_probe(self.lab, 'cli', bulk_args)
-        time.sleep(0.5)   # the bulk stream fills the queues first
+        # The ping-pong starts once the bulk stream has filled a queue (a pfifo drop), which
+        # may take a while on a loaded machine.
+        deadline = time.monotonic() + 10
+        while (sum(self.lab.qdisc_stats('rtr', dev)['pfifo']['drops'] for dev in devs) == 0
+               and time.monotonic() < deadline and bulk.poll() is None):
+            time.sleep(0.05)
         loaded = F.probe(self.lab, 'cli', ping_args)
         bulk_run = F.finish_probe(bulk, bulk_argv)
         self.assertVerified(bulk_run)
