@@ -181,7 +181,7 @@ def soak(lab, opt, warmup):
 
     for g in groups:
         g.join(opt.segment + 90)
-    drops = {role: lab.nft_counters(role)['loss'] for role in ('srv', 'cli')}
+    drops = {role: sum(lab.nft_counters(role).values()) for role in ('srv', 'cli')}
     final = d.counters()
     rc = d.stop(timeout=30)
     log = d.log()
