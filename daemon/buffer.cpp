@@ -54,16 +54,18 @@ void BufferPool::destroy(Buffer* b) noexcept {
     delete b;
 }
 
-std::size_t BufferPool::writable_in_budget(Buffer& b) noexcept {
+std::size_t BufferPool::writable_in_budget(const Buffer& b) const noexcept {
     const std::size_t writable = b.writable();
-    if (budget_ == nullptr) return writable;
-    const std::size_t start = b.end_offset();
-    const std::size_t end = start + writable;
-    if (b.charged() < end) {
-        std::size_t want = std::min(round_up_to_page(end), b.capacity()) - b.charged();
-        b.set_charged(b.charged() + budget_->take_up_to(want));
-    }
-    return b.charged() > start ? std::min(writable, b.charged() - start) : 0;
+    if (budget_ == nullptr || b.charged() >= b.end_offset() + writable || !budget_->exhausted()) return writable;
+    // At the budget: only storage that is charged already may be written.
+    return b.charged() > b.end_offset() ? b.charged() - b.end_offset() : 0;
+}
+
+void BufferPool::charge_written(Buffer& b) noexcept {
+    if (budget_ == nullptr || b.end_offset() <= b.charged()) return;
+    const std::size_t now_charged = std::min(round_up_to_page(b.end_offset()), b.capacity());
+    budget_->take(now_charged - b.charged());
+    b.set_charged(now_charged);
 }
 
 bool BufferPool::reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity) {
@@ -75,7 +77,7 @@ bool BufferPool::reserve(Buffer& b, std::size_t min_writable, std::size_t max_ca
     const std::size_t old_charged = b.charged();
     const std::size_t now_charged = std::min(round_up_to_page(b.end_offset()), b.capacity());
     b.set_charged(now_charged);
-    if (now_charged > old_charged) budget_->take_anyway(now_charged - old_charged);
+    if (now_charged > old_charged) budget_->take(now_charged - old_charged);
     else budget_->give_back(old_charged - now_charged);
     return true;
 }

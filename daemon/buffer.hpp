@@ -61,9 +61,9 @@ class MemoryBudget;
 
 // Per-worker free list of standard-size buffers. Buffers grown past the standard size are
 // freed on return instead of pooled, so a burst of huge frames does not pin memory.
-// With a MemoryBudget, the pool also keeps its buffers' accounts: storage is charged before it
-// is first written (writable_in_budget) and given back when a buffer is freed; a pooled
-// buffer stays charged (its pages stay resident).
+// With a MemoryBudget, the pool also keeps its buffers' accounts: pages are charged when they
+// are first written (charge_written) and given back when a buffer is freed; a pooled buffer
+// stays charged (its pages stay resident).
 class BufferPool {
 public:
     BufferPool(std::size_t buffer_size, std::size_t max_free);
@@ -77,9 +77,13 @@ public:
 
     // Call before the first acquire(); nullptr (the default) counts nothing.
     void set_budget(MemoryBudget* budget) noexcept { budget_ = budget; }
-    // How many bytes recv() may write at `b.write_ptr()`: all of b.writable() without a budget,
-    // else what is already charged plus what the budget grants now (0 at the budget).
-    [[nodiscard]] std::size_t writable_in_budget(Buffer& b) noexcept;
+    // How many bytes recv() may write at `b.write_ptr()`: all of b.writable() while the budget
+    // is not exhausted (or there is no budget), else only storage already charged (0: pause).
+    [[nodiscard]] std::size_t writable_in_budget(const Buffer& b) const noexcept;
+    // After recv() wrote into `b`: charges the pages it wrote for the first time. Charging after
+    // the fact, by what was really written, is what makes a few bytes cost one page and not a
+    // whole buffer; the price is that the budget may be passed by one read per worker.
+    void charge_written(Buffer& b) noexcept;
     // Buffer::reserve, keeping the account right when the buffer moves to bigger storage.
     bool reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity);
 

@@ -117,6 +117,7 @@ void Connection::read_input() noexcept {
             return;
         }
         buf_->commit(r.bytes);
+        slot_->worker().buffers().charge_written(*buf_);
         stats.bytes_received.add(r.bytes);
         touch();
         if (!frame_input()) return;

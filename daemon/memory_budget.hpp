@@ -4,8 +4,9 @@
 // what becomes resident. A pool buffer is 1 MiB of address space, but one holding a 64-byte
 // partial frame costs one page, so thousands of slow peers sending a few bytes each do not
 // exhaust the budget, while peers that make tcpechod hold megabytes (by not reading their
-// echo, or by sending huge frames) do. Storage is charged before recv() may write into it
-// (BufferPool::writable_in_budget), so the count never runs behind the memory.
+// echo, or by sending huge frames) do. Pages are charged right after recv() wrote them
+// (BufferPool::charge_written), and no recv() starts while the budget is exhausted, so the
+// budget is passed by at most one read per worker.
 //
 // Thread-safe: workers take and give back concurrently; the limit changes on reload.
 #pragma once
@@ -26,10 +27,8 @@ public:
     [[nodiscard]] std::uint64_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
 
-    // Takes up to `n` bytes of what is left; returns how many (0 at the budget).
-    std::size_t take_up_to(std::size_t n) noexcept;
-    // Charges `n` bytes even past the limit (memory that already exists, e.g. a copy).
-    void take_anyway(std::size_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
+    // Charges memory that is in use now (it may pass the limit: see the class comment).
+    void take(std::size_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
     void give_back(std::size_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
 
     [[nodiscard]] bool exhausted() const noexcept { return used() >= limit(); }

@@ -269,20 +269,24 @@ TEST_CASE("BufferPool with max_free 0 pools nothing", "[buffer][pool]") {
     CHECK(pool.lent_count() == 0);
 }
 
-TEST_CASE("MemoryBudget grants what is left, never more", "[buffer][budget]") {
-    tcpecho::MemoryBudget budget(10000);
-    CHECK(budget.take_up_to(6000) == 6000);
-    CHECK(budget.take_up_to(6000) == 4000);
+TEST_CASE("MemoryBudget: exhausted at the limit, resumable at 7/8, tight above 3/4", "[buffer][budget]") {
+    tcpecho::MemoryBudget budget(8000);
+    budget.take(6000);
+    CHECK_FALSE(budget.tight());  // 3/4 exactly
+    budget.take(100);
+    CHECK_FALSE(budget.exhausted());
+    CHECK(budget.tight());
+    budget.take(2400);  // may pass the limit: memory that is already in use
     CHECK(budget.exhausted());
-    CHECK(budget.take_up_to(1) == 0);
+    CHECK(budget.used() == 8500);
     CHECK_FALSE(budget.may_resume());
-    budget.give_back(1250);
-    CHECK(budget.may_resume());  // down to 7/8
+    budget.give_back(1500);
+    CHECK(budget.may_resume());  // 7000 <= 7/8 of 8000
     budget.set_limit(20000);     // a reload raises it
-    CHECK(budget.take_up_to(50000) == 11250);
+    CHECK_FALSE(budget.tight());
 }
 
-TEST_CASE("BufferPool charges pages before recv() may write, and gives them back", "[buffer][budget]") {
+TEST_CASE("BufferPool charges the pages recv() wrote, and gives them back", "[buffer][budget]") {
     tcpecho::MemoryBudget budget(64 * 1024);
     {
         BufferPool pool(1024 * 1024, 4);
@@ -290,27 +294,34 @@ TEST_CASE("BufferPool charges pages before recv() may write, and gives them back
         Buffer* a = pool.acquire();
         REQUIRE(a != nullptr);
         CHECK(budget.used() == 0);  // lent but untouched: nothing resident
-        // Only 64 KiB may be written of the 1 MiB buffer.
-        CHECK(pool.writable_in_budget(*a) == 64 * 1024);
-        CHECK(budget.used() == 64 * 1024);
+        CHECK(pool.writable_in_budget(*a) == 1024 * 1024);
         put(*a, std::string(5000, 'x'));
-        CHECK(pool.writable_in_budget(*a) == 64 * 1024 - 5000);  // already charged: no new charge
+        pool.charge_written(*a);
+        CHECK(budget.used() == 8192);  // two pages, not the whole buffer
+        put(*a, std::string(100, 'x'));
+        pool.charge_written(*a);
+        CHECK(budget.used() == 8192);  // still within the charged pages
+        put(*a, std::string(70000, 'x'));
+        pool.charge_written(*a);
+        CHECK(budget.used() == 77824);  // 75100 bytes in 19 pages: past the limit by one read
+        CHECK(budget.exhausted());
+        // At the budget only charged storage may be written: the rest of a's last page.
+        CHECK(pool.writable_in_budget(*a) == 77824 - 75100);
         Buffer* b = pool.acquire();
-        CHECK(pool.writable_in_budget(*b) == 0);  // the budget is exhausted
-        a->consume(5000);
+        CHECK(pool.writable_in_budget(*b) == 0);  // pause
+        a->consume(a->size());
         pool.release(b);
         pool.release(a);  // at the budget ("tight"): freed, not pooled, and its pages given back
         CHECK(pool.free_count() == 0);
         CHECK(budget.used() == 0);
 
         Buffer* c = pool.acquire();
-        put(*c, std::string(100, 'y'));  // within the page charged next
-        CHECK(pool.writable_in_budget(*c) == 64 * 1024 - 100);
+        put(*c, std::string(100, 'y'));
+        pool.charge_written(*c);
         c->clear();
-        budget.set_limit(1024 * 1024 * 1024);  // not tight any more: pooled, still charged
-        pool.release(c);
+        pool.release(c);  // not tight: pooled, and still charged (its page stays resident)
         CHECK(pool.free_count() == 1);
-        CHECK(budget.used() == 64 * 1024);
+        CHECK(budget.used() == 4096);
     }
     CHECK(budget.used() == 0);  // the pool's destructor gave back what its free buffers held
 }
@@ -320,11 +331,13 @@ TEST_CASE("BufferPool::reserve re-charges a buffer that moved to bigger storage"
     BufferPool pool(16 * 1024, 4);
     pool.set_budget(&budget);
     Buffer* a = pool.acquire();
-    REQUIRE(pool.writable_in_budget(*a) == 16 * 1024);
-    put(*a, std::string(10000, 'x'));
-    REQUIRE(pool.reserve(*a, 16 * 1024, 1024 * 1024));  // 10000 + 16 KiB > 16 KiB: grows
+    put(*a, std::string(16 * 1024, 'x'));
+    pool.charge_written(*a);
+    CHECK(budget.used() == 16 * 1024);
+    a->consume(6000);
+    REQUIRE(pool.reserve(*a, 16 * 1024, 1024 * 1024));  // 10384 held + 16 KiB > 16 KiB: grows
     CHECK(a->capacity() > 16 * 1024);
-    CHECK(budget.used() == 12288);  // the copied 10000 bytes, in pages; the old storage is gone
+    CHECK(budget.used() == 12288);  // the copied 10384 bytes, in pages; the old storage is gone
     CHECK(a->charged() == 12288);
     a->clear();
     pool.release(a);  // grown: freed
