@@ -13,10 +13,12 @@
 // Input: a 3-byte header, then the stream.
 //   byte 0  listener: byte % kListeners (index into kConfig's [[listen]] tables)
 //   byte 1  bits 0-2: largest chunk per write (1, 2, 3, 7, 16, 64, 512 or 4096 bytes; at
-//           least 1/256 of the stream); bit 3: after each of the first 64 chunks wait until the
+//           least 1/256 of the stream, as sent); bit 3: after each of the first 64 chunks wait until the
 //           worker has read it (SIOCOUTQ = 0), so each is a separate recv() in the daemon;
-//           bit 4: lazy reader (read the echo only
-//           when a write would block), so the output backs up and backpressure engages
+//           bit 4: lazy reader (read the echo only when a write would block); bit 5: small
+//           socket buffers (the smallest SO_SNDBUF, ~4.5 KiB, on both ends); bits 6-7: the
+//           stream is sent 1, 2, 8 or 32 times over. Together they make the echo back up, so
+//           the daemon's sends block and it pauses reading at output_high_watermark.
 //   byte 2  seeds the chunk sizes (with byte 1)
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -106,7 +108,11 @@ max_frame = 16
 )";
 
 constexpr int kDeadlineMs = 5000;
-constexpr std::size_t kSyncedChunks = 64;  // per input: the echo and the close must be done by then
+constexpr std::size_t kSyncedChunks = 64;
+// Bits of the input's byte 1 (see above).
+constexpr std::uint8_t kSync = 0x08;
+constexpr std::uint8_t kLazyReader = 0x10;
+constexpr std::uint8_t kSmallBuffers = 0x20;  // per input: the echo and the close must be done by then
 
 std::uint64_t now_ms() {
     timespec ts{};
@@ -141,6 +147,11 @@ struct Daemon {
     ~Daemon() {
         worker->request_force_close();
         worker->join();
+        if (std::getenv("TCPECHO_FUZZ_STATS") != nullptr) {  // what the run exercised
+            tcpecho::StatsSnapshot s;
+            s.accumulate(worker->stats());
+            std::fprintf(stderr, "fuzz_loop worker counters: %s\n", s.format().c_str());
+        }
     }
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
@@ -229,8 +240,8 @@ bool read_some(Peer& p) {
 void run_connection(Peer& p, std::uint8_t flags, std::uint8_t seed) {
     static constexpr std::size_t kLargestChunk[8] = {1, 2, 3, 7, 16, 64, 512, 4096};
     const std::size_t largest = kLargestChunk[flags & 7U];
-    const bool sync = (flags & 0x08U) != 0;
-    const bool lazy = (flags & 0x10U) != 0;
+    const bool sync = (flags & kSync) != 0;
+    const bool lazy = (flags & kLazyReader) != 0;
     tcpecho::fuzz::Rng rng((std::uint64_t{flags} << 8) | seed);
     std::size_t chunk_left = 0;  // of the chunk being written
     bool await_read = false;     // sync: the last chunk is written, wait until the daemon read it
@@ -302,7 +313,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t flags = in.u8();
     const std::uint8_t seed = in.u8();
     const tcpecho::ListenerConfig& lc = d.config.listeners[index];
-    std::span<const std::uint8_t> stream(in.rest(), in.rest_size());
+    static constexpr std::size_t kRepeat[4] = {1, 2, 8, 32};
+    std::vector<std::uint8_t> repeated;
+    for (std::size_t i = 0; i < kRepeat[flags >> 6]; ++i) repeated.insert(repeated.end(), in.rest(), in.rest() + in.rest_size());
+    std::span<const std::uint8_t> stream(repeated);
     const Expected want = expected_echo(lc, stream);
 
     const tcpecho::WorkerStats& stats = d.worker->stats();
@@ -315,6 +329,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     int sv[2];
     FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     FUZZ_CHECK(::fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);  // the daemon's end, as accept4() gives it
+    if ((flags & kSmallBuffers) != 0) {
+        // AF_UNIX stream: what a sender may have unread in its peer's queue is bounded by the
+        // sender's SO_SNDBUF (the kernel doubles the value and enforces a minimum).
+        int bytes = 1;  // raised to the minimum
+        for (int fd : sv) FUZZ_CHECK(::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0);
+    }
     d.worker->request_adopt(index, sv[0]);
     ++d.adopted;
     Peer p(sv[1], stream);
@@ -329,7 +349,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // now": all of them while the socket has room, a prefix once the output backed up.
         FUZZ_CHECK(p.echo.size() <= want.echo.size());
         FUZZ_CHECK(std::equal(p.echo.begin(), p.echo.end(), want.echo.begin()));
-        if (want.echo.size() <= 32 * 1024 && (flags & 0x10U) == 0) FUZZ_CHECK(p.echo == want.echo);
+        if (want.echo.size() <= 32 * 1024 && (flags & (kLazyReader | kSmallBuffers)) == 0) {
+            FUZZ_CHECK(p.echo == want.echo);
+        }
     }
 
     // The worker must be done with the connection (closed, buffer released) before the next one.

@@ -113,7 +113,8 @@ def config():
     f["err-negative"] = 'workers = -1\n[[listen]]\nport = 0\n'
     f["err-bad-mode"] = '[[listen]]\nport = 0\nmode = "frames"\n'
     f["err-bad-proto"] = '[[listen]]\nport = 0\nproto = "sctp"\n'
-    f["err-udp-mode"] = '[[listen]]\nport = 0\nproto = "udp"\nmode = "line"\n'
+    for mode in ("fixed", "length", "line"):
+        f[f"err-udp-mode-{mode}"] = f'[[listen]]\nport = 0\nproto = "udp"\nmode = "{mode}"\n'
     f["err-udp-tcp-limit"] = '[[listen]]\nport = 0\nproto = "udp"\nmax_frame = 10\n'
     f["err-tcp-udp-limit"] = '[[listen]]\nport = 0\nudp_burst = 10\n'
     f["err-frame-size-mode"] = '[[listen]]\nport = 0\nmode = "line"\nframe_size = 10\n'
@@ -139,8 +140,10 @@ def config():
 RAW, RAW_HW1K, FIXED1, FIXED7, FIXED600, LENGTH, LENGTH16, LENGTH_HW1K, LINE, LINE16 = range(10)
 
 
-def loop_header(listener, chunk_shape, sync=False, lazy=False, seed=0):
-    return bytes([listener, (chunk_shape & 7) | (0x08 if sync else 0) | (0x10 if lazy else 0), seed])
+def loop_header(listener, chunk_shape, sync=False, lazy=False, small=False, repeat=0, seed=0):
+    """repeat: 0-3 for 1, 2, 8 or 32 times over."""
+    flags = (chunk_shape & 7) | (0x08 if sync else 0) | (0x10 if lazy else 0) | (0x20 if small else 0) | (repeat << 6)
+    return bytes([listener, flags, seed])
 
 
 def loop():
@@ -150,6 +153,10 @@ def loop():
     f["raw-sync-bytes"] = loop_header(RAW, 0, sync=True) + bytes(range(64))
     f["raw-hw1k-lazy"] = loop_header(RAW_HW1K, 7, lazy=True) + bytes(i % 256 for i in range(4000))
     f["raw-hw1k-sync"] = loop_header(RAW_HW1K, 6, sync=True, lazy=True, seed=1) + b"B" * 3000
+    f["raw-hw1k-backpressure"] = loop_header(RAW_HW1K, 5, lazy=True, small=True, repeat=2) + bytes(i % 253 for i in range(2000))
+    f["length-hw1k-backpressure"] = loop_header(LENGTH_HW1K, 6, lazy=True, small=True, repeat=3, seed=2) + length_frame(b"p" * 990) * 2
+    f["line-small-buffers"] = loop_header(LINE, 4, small=True, repeat=1) + b"line of text\n" * 100
+    f["line16-repeat-too-large"] = loop_header(LINE16, 3, lazy=True, small=True, repeat=2) + b"ok\n" + b"x" * 10
     f["fixed1"] = loop_header(FIXED1, 3) + b"0123456789"
     f["fixed7-tail"] = loop_header(FIXED7, 1, sync=True) + b"abcdefg" * 5 + b"xyz"
     f["fixed600"] = loop_header(FIXED600, 6, seed=3) + bytes(1300)
