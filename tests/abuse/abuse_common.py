@@ -1,8 +1,8 @@
 """Shared helpers for the abuse tests: start the real tcpechod (optionally under the LD_PRELOAD
 I/O shim, optionally inside a network namespace), run the real tcpecho-probe, read counters.
 
-Binaries come from the environment (meson sets them): TCPECHOD, TCPECHO_PROBE, ABUSE_IO_SHIM;
-TCPECHO_B_SANITIZE is meson's b_sanitize of the build. Every process started here is ended by
+Binaries come from the environment (meson sets them): TCPECHOD, TCPECHO_PROBE, ABUSE_IO_SHIM.
+Every process started here is ended by
 PID in cleanup, every wait has a time limit.
 """
 
@@ -21,7 +21,6 @@ BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
 SHIM = os.environ.get('ABUSE_IO_SHIM', os.path.join(BUILD_GUESS, 'tests', 'abuse', 'abuse-io-shim.so'))
-SANITIZE = os.environ.get('TCPECHO_B_SANITIZE', 'none')
 
 SKIP = 77  # meson: the test was skipped
 

@@ -58,8 +58,9 @@ class ShimTcpTest(AbuseTestCase):
         self.assertGreaterEqual(c['eintr_recv'] + c['eintr_send'], 1000, c)
         self.assertGreaterEqual(c['eintr_recv'], 300, c)
         self.assertGreaterEqual(c['eintr_send'], 300, c)
-        self.assertGreaterEqual(c['short_effective_recv'], 1000, c)
-        self.assertGreaterEqual(c['short_effective_send'], 1000, c)
+        self.assertGreaterEqual(c['short_effective_recv'] + c['short_effective_send'], 2000, c)
+        self.assertGreaterEqual(c['short_effective_recv'], 500, c)
+        self.assertGreaterEqual(c['short_effective_send'], 500, c)
         self.assertGreaterEqual(c['eintr_accept4'] + c['econnaborted_accept4'], 10, c)
         self.assertGreater(c['eintr_epoll_wait'], 0, c)
         self.assertGreaterEqual(c['rearm_ok'], 1000, c)
@@ -70,19 +71,20 @@ class ShimTcpTest(AbuseTestCase):
 
 
 class ShimUdpTest(AbuseTestCase):
-    EAGAIN_MAX = 200
+    EAGAIN_MAX = 150
 
     def test_udp_intact_and_send_full_counted(self):
         d = Daemon([{'name': 'u', 'proto': 'udp', 'extra': ['udp_rate_limit = 0']},
                     {'name': 'raw', 'mode': 'raw'}], workers=2)
         report = os.path.join(d.tmp.name, 'shim.report')
-        d.env = shim_env(report, seed(), eintr=P_EINTR, short=P_SHORT, eagain=0.2, eagain_max=self.EAGAIN_MAX)
+        d.env = shim_env(report, seed(), eintr=P_EINTR, short=P_SHORT, eagain=0.3, eagain_max=self.EAGAIN_MAX)
         self.addCleanup(d.cleanup)
         d.start()
         before = d.counters()
         self.assertEqual(before['udp_dropped_send_full'], 0, before)
-        # Phase 1: a stream of datagrams; the shim says "send buffer full" (EAGAIN) to sendmmsg
-        # until its budget of EAGAIN_MAX injections is spent: those replies are dropped.
+        # Phase 1: a stream of datagrams; the shim says "send buffer full" (EAGAIN) to 30% of
+        # the sendmmsg calls until its budget of EAGAIN_MAX injections is spent (after ~500 of
+        # the ~1,200 calls this phase makes): those replies are dropped.
         run = finish_probe(start_probe(['--udp', '--workload', 'stream', '--window', '24K', '-c', 8, '-s', '1-1400',
                                         '-n', 1000, '--timeout', '300ms', '--max-loss', '100', d.addr['u/udp']]))
         self.assertUdpIntact(run)
@@ -109,8 +111,8 @@ class ShimUdpTest(AbuseTestCase):
         self.assertGreaterEqual(end['udp_dropped_send_full'], c['eagain_sendmmsg_datagrams'], (end, c))
         self.assertGreaterEqual(c['eintr_recvmmsg'], 100, c)
         self.assertGreaterEqual(c['eintr_sendmmsg'], 100, c)
-        self.assertGreaterEqual(c['short_effective_recvmmsg'], 50, c)
-        self.assertGreaterEqual(c['short_effective_sendmmsg'], 50, c)
+        self.assertGreaterEqual(c['short_effective_recvmmsg'], 20, c)
+        self.assertGreaterEqual(c['short_effective_sendmmsg'], 30, c)
         self.assertEqual(c['rearm_failed'], 0, c)
 
 
