@@ -260,7 +260,7 @@ class Daemon:
     """tcpechod in lab namespace `role`, with the given [[listen]] tables on port 0."""
 
     LISTEN_RE = re.compile(r'listening name=(\S+) proto=(\S+) .*?address=(\S+)')
-    COUNTERS_RE = re.compile(r'notice: counters (.*)')
+    COUNTERS_RE = re.compile(r'notice: counters (.*)\n')   # whole lines only
 
     def __init__(self, lab, role, listeners, workers=1, extra='', limits='', env=None):
         self.lab, self.role = lab, role
@@ -321,7 +321,7 @@ class Daemon:
         while time.monotonic() < deadline:
             found = self.COUNTERS_RE.findall(self.log())
             if len(found) > before:
-                return {k: int(v) for k, v in (kv.split('=', 1) for kv in found[-1].split())}
+                return {k: int(v) for k, v in (kv.split('=', 1) for kv in found[-1].split() if '=' in kv)}
             time.sleep(0.02)
         raise AssertionError('no counters line after SIGUSR1:\n%s' % self.log()[-3000:])
 
