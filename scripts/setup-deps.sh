@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     g++ meson ninja-build pkg-config python3
     libev-dev libtomlplusplus-dev catch2 libsystemd-dev
-    procps iproute2 nftables ethtool libnetfilter-queue-dev strace
+    procps iproute2 nftables ethtool libnetfilter-queue-dev strace iptables
     clang libclang-rt-14-dev
     systemd systemd-container debootstrap
     mandoc man-db bash-completion
