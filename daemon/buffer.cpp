@@ -39,7 +39,7 @@ BufferPool::BufferPool(std::size_t buffer_size, std::size_t max_free)
 namespace {
 
 // Budget granularity: the kernel makes memory resident a page at a time.
-constexpr std::size_t kPage = 4096;
+constexpr std::size_t kPage = MemoryBudget::kPage;
 
 std::size_t round_up_to_page(std::size_t n) noexcept { return (n + kPage - 1) / kPage * kPage; }
 
@@ -54,18 +54,27 @@ void BufferPool::destroy(Buffer* b) noexcept {
     delete b;
 }
 
-std::size_t BufferPool::writable_in_budget(const Buffer& b) const noexcept {
+BufferPool::ReadGrant BufferPool::begin_read(Buffer& b) noexcept {
     const std::size_t writable = b.writable();
-    if (budget_ == nullptr || b.charged() >= b.end_offset() + writable || !budget_->exhausted()) return writable;
-    // At the budget: only storage that is charged already may be written.
-    return b.charged() > b.end_offset() ? b.charged() - b.end_offset() : 0;
+    ReadGrant grant{writable, b.charged()};
+    if (budget_ == nullptr) return grant;
+    const std::size_t end = b.end_offset();
+    // charged() is a page boundary or the capacity, and so is this: whole pages are taken.
+    const std::size_t needed = std::min(round_up_to_page(end + writable), b.capacity());
+    if (needed > b.charged()) b.set_charged(b.charged() + budget_->take_up_to(needed - b.charged()));
+    grant.bytes = std::min(writable, b.charged() > end ? b.charged() - end : 0);
+    return grant;
 }
 
-void BufferPool::charge_written(Buffer& b) noexcept {
-    if (budget_ == nullptr || b.end_offset() <= b.charged()) return;
-    const std::size_t now_charged = std::min(round_up_to_page(b.end_offset()), b.capacity());
-    budget_->take(now_charged - b.charged());
-    b.set_charged(now_charged);
+void BufferPool::finish_read(Buffer& b, const ReadGrant& grant) noexcept {
+    if (budget_ == nullptr) return;
+    // Pages charged before the read stay charged (written some time, resident); of the pages
+    // taken for it, those up to the end of the data are now written.
+    const std::size_t keep = std::max(grant.charged_before, std::min(round_up_to_page(b.end_offset()), b.capacity()));
+    if (b.charged() > keep) {
+        budget_->give_back(b.charged() - keep);
+        b.set_charged(keep);
+    }
 }
 
 bool BufferPool::reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity) {

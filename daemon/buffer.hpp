@@ -61,9 +61,9 @@ class MemoryBudget;
 
 // Per-worker free list of standard-size buffers. Buffers grown past the standard size are
 // freed on return instead of pooled, so a burst of huge frames does not pin memory.
-// With a MemoryBudget, the pool also keeps its buffers' accounts: pages are charged when they
-// are first written (charge_written) and given back when a buffer is freed; a pooled buffer
-// stays charged (its pages stay resident).
+// With a MemoryBudget, the pool also keeps its buffers' accounts: pages are charged when a
+// read is about to write them for the first time (begin_read/finish_read) and given back when
+// a buffer is freed; a pooled buffer stays charged (its pages stay resident).
 class BufferPool {
 public:
     BufferPool(std::size_t buffer_size, std::size_t max_free);
@@ -77,13 +77,20 @@ public:
 
     // Call before the first acquire(); nullptr (the default) counts nothing.
     void set_budget(MemoryBudget* budget) noexcept { budget_ = budget; }
-    // How many bytes recv() may write at `b.write_ptr()`: all of b.writable() while the budget
-    // is not exhausted (or there is no budget), else only storage already charged (0: pause).
-    [[nodiscard]] std::size_t writable_in_budget(const Buffer& b) const noexcept;
-    // After recv() wrote into `b`: charges the pages it wrote for the first time. Charging after
-    // the fact, by what was really written, is what makes a few bytes cost one page and not a
-    // whole buffer; the price is that the budget may be passed by one read per worker.
-    void charge_written(Buffer& b) noexcept;
+    // A read into `b`: how many bytes recv() may write at `b.write_ptr()`, and the account to
+    // settle after it.
+    struct ReadGrant {
+        std::size_t bytes;
+        std::size_t charged_before;
+    };
+    // Before recv(): takes the pages of b.writable() not charged yet from the budget, as many
+    // as it has room for, and shortens the read to the storage now charged (0 bytes: the budget
+    // is exhausted, pause). Without a budget: all of b.writable().
+    [[nodiscard]] ReadGrant begin_read(Buffer& b) noexcept;
+    // After recv() (and Buffer::commit of what it read, if anything): gives back the pages
+    // taken for it that it did not write. Charging by what was really written is what makes a
+    // few bytes cost one page and not a whole buffer.
+    void finish_read(Buffer& b, const ReadGrant& grant) noexcept;
     // Buffer::reserve, keeping the account right when the buffer moves to bigger storage.
     bool reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity);
 

@@ -91,8 +91,9 @@ void Connection::read_input() noexcept {
             close(CloseReason::Internal);
             return;
         }
-        std::size_t want = slot_->worker().buffers().writable_in_budget(*buf_);
-        if (want == 0) {
+        BufferPool& pool = slot_->worker().buffers();
+        const BufferPool::ReadGrant grant = pool.begin_read(*buf_);
+        if (grant.bytes == 0) {
             // max_buffer_memory is reached: this connection stops reading (what it holds is
             // still echoed) until the worker sees the budget has room again.
             flags_ |= kMemoryPaused;
@@ -101,7 +102,10 @@ void Connection::read_input() noexcept {
             slot_->worker().on_memory_exhausted();
             return;
         }
+        const std::size_t want = grant.bytes;
         IoResult r = recv_some(fd_, buf_->write_ptr(), want);
+        if (r.status == IoStatus::Ok) buf_->commit(r.bytes);
+        pool.finish_read(*buf_, grant);
         switch (r.status) {
         case IoStatus::Ok:
             break;
@@ -116,8 +120,6 @@ void Connection::read_input() noexcept {
             fail(r, "recv");
             return;
         }
-        buf_->commit(r.bytes);
-        slot_->worker().buffers().charge_written(*buf_);
         stats.bytes_received.add(r.bytes);
         touch();
         if (!frame_input()) return;

@@ -4,9 +4,10 @@
 // what becomes resident. A pool buffer is 1 MiB of address space, but one holding a 64-byte
 // partial frame costs one page, so thousands of slow peers sending a few bytes each do not
 // exhaust the budget, while peers that make tcpechod hold megabytes (by not reading their
-// echo, or by sending huge frames) do. Pages are charged right after recv() wrote them
-// (BufferPool::charge_written), and no recv() starts while the budget is exhausted, so the
-// budget is passed by at most one read per worker.
+// echo, or by sending huge frames) do. Before a recv() may write pages for the first time they
+// are taken from the budget, as many as it has room for (BufferPool::begin_read: the read is
+// shortened to them); those the recv() did not write are given back after it. So reads never
+// pass the limit, also with several workers reading at once.
 //
 // Thread-safe: workers take and give back concurrently; the limit changes on reload.
 #pragma once
@@ -27,11 +28,32 @@ public:
     [[nodiscard]] std::uint64_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
 
-    // Charges memory that is in use now (it may pass the limit: see the class comment).
+    // The unit memory becomes resident in, and that take_up_to() grants.
+    static constexpr std::size_t kPage = 4096;
+
+    // Charges memory that is in use already, limit or not (a buffer moved to new storage).
     void take(std::size_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
     void give_back(std::size_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
+    // Charges up to n bytes without passing the limit: all of n if there is room for it, else
+    // the whole pages there is room for (0 when exhausted). Returns what was charged.
+    [[nodiscard]] std::size_t take_up_to(std::size_t n) noexcept {
+        std::uint64_t current = used_.load(std::memory_order_relaxed);
+        for (;;) {
+            const std::uint64_t lim = limit();
+            const std::uint64_t room = lim > current ? lim - current : 0;
+            const std::uint64_t grant = n <= room ? n : room / kPage * kPage;
+            if (grant == 0) return 0;
+            if (used_.compare_exchange_weak(current, current + grant, std::memory_order_relaxed)) {
+                return static_cast<std::size_t>(grant);
+            }
+        }
+    }
 
-    [[nodiscard]] bool exhausted() const noexcept { return used() >= limit(); }
+    // Less than a page left: no read can be granted a new page.
+    [[nodiscard]] bool exhausted() const noexcept {
+        const std::uint64_t u = used(), lim = limit();
+        return u >= lim || lim - u < kPage;
+    }
     // Paused reads and accepts go on once use is down to 7/8 of the limit, not at the first
     // free page: resuming right at the edge would pause again at once.
     [[nodiscard]] bool may_resume() const noexcept { return used() <= limit() - limit() / 8; }

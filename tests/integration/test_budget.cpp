@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "client.hpp"
@@ -20,6 +21,34 @@ using namespace tcpecho::test;
 using namespace std::chrono_literals;
 
 namespace {
+
+// Under AddressSanitizer the daemon's RSS is not its live memory: shadow memory adds an eighth
+// of everything touched, and freed buffers stay resident in the quarantine (measured: 10956
+// KiB growth at an 8 MiB budget). There the RSS bound is reported, not checked; the normal
+// build checks it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsLiveMemory = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssIsLiveMemory = false;
+#else
+constexpr bool kRssIsLiveMemory = true;
+#endif
+#else
+constexpr bool kRssIsLiveMemory = true;
+#endif
+
+// The daemon's RSS growth over `before` stays within the budget plus a little for everything
+// else (2 MiB).
+void check_rss_within_budget(const DaemonProcess& d, long before, long budget_kib) {
+    const long growth = d.rss_kib() - before;
+    if (kRssIsLiveMemory) {
+        INFO("daemon RSS growth at the budget: " << growth << " KiB");
+        REQUIRE(growth <= budget_kib + 2 * 1024);
+    } else {
+        WARN("sanitizer build, RSS not checked: daemon RSS growth at the budget " << growth << " KiB");
+    }
+}
 
 // Connects with a small receive buffer (set before connect, so the window is small from the
 // start) and sends until the daemon stops taking bytes for `quiet` or `limit` bytes went out.
@@ -102,6 +131,10 @@ TEST_CASE("max_buffer_memory: at the budget reads and accepts pause, memory stay
           "[budget][max_buffer_memory]") {
     // 8 MiB over all connections; each stuck peer may make the daemon hold about 1 MiB
     // (output_high_watermark), so a dozen of them reach the budget.
+    // The budget counts the pages of a buffer that recv() wrote, which is what becomes
+    // resident; meson's MALLOC_PERTURB_ makes malloc fill every new 1 MiB buffer, all pages
+    // resident at once (measured: 10.3-11.3 MiB growth). The daemon runs without it here.
+    ::setenv("MALLOC_PERTURB_", "0", 1);
     DaemonProcess d(config(listener("raw", "raw"), "max_buffer_memory = \"8MiB\""));
     UniqueFd warm = connect_to(d.port("raw"));
     expect_echo(warm.get(), "warm-up");
@@ -116,15 +149,13 @@ TEST_CASE("max_buffer_memory: at the budget reads and accepts pause, memory stay
     REQUIRE(d.wait_for_log("max_buffer_memory reached", 5s));
     REQUIRE(d.counter("memory_read_pauses") >= 1);
     REQUIRE(d.counter("memory_accept_pauses") >= 1);
-    const long growth = d.rss_kib() - rss_before;
-    INFO("daemon RSS growth at the budget: " << growth << " KiB");
-    REQUIRE(growth <= 8 * 1024 + 2 * 1024);  // the budget, plus a little for everything else
+    check_rss_within_budget(d, rss_before, 8 * 1024);
 
     // A new connection is not accepted while the budget is full: its echo does not come.
     UniqueFd waiting = connect_to(d.port("raw"));  // completes in the kernel's backlog
     send_all(waiting.get(), "queued");
     REQUIRE_FALSE(readable_within(waiting.get(), 1s));
-    REQUIRE(d.rss_kib() - rss_before <= 8 * 1024 + 2 * 1024);
+    check_rss_within_budget(d, rss_before, 8 * 1024);
 
     // The load goes away: the waiting connection is accepted and served, and so are new ones.
     for (auto& h : hogs) close_with_reset(h);

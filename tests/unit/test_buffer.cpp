@@ -270,23 +270,42 @@ TEST_CASE("BufferPool with max_free 0 pools nothing", "[buffer][pool]") {
 }
 
 TEST_CASE("MemoryBudget: exhausted at the limit, resumable at 7/8, tight above 3/4", "[buffer][budget]") {
-    tcpecho::MemoryBudget budget(8000);
-    budget.take(6000);
+    tcpecho::MemoryBudget budget(80000);
+    budget.take(60000);
     CHECK_FALSE(budget.tight());  // 3/4 exactly
-    budget.take(100);
+    budget.take(1000);
     CHECK_FALSE(budget.exhausted());
     CHECK(budget.tight());
-    budget.take(2400);  // may pass the limit: memory that is already in use
-    CHECK(budget.exhausted());
-    CHECK(budget.used() == 8500);
+    CHECK(budget.take_up_to(5000) == 5000);    // fits: all of it
+    CHECK(budget.take_up_to(20000) == 12288);  // 14000 left: the whole pages of it
+    CHECK(budget.used() == 78288);
+    CHECK(budget.exhausted());  // 1712 bytes left, less than a page
+    CHECK(budget.take_up_to(4096) == 0);
+    budget.take(5000);  // memory already in use is charged past the limit
+    CHECK(budget.used() == 83288);
+    CHECK(budget.take_up_to(1) == 0);
     CHECK_FALSE(budget.may_resume());
-    budget.give_back(1500);
-    CHECK(budget.may_resume());  // 7000 <= 7/8 of 8000
-    budget.set_limit(20000);     // a reload raises it
+    budget.give_back(13288);
+    CHECK(budget.may_resume());  // 70000 <= 7/8 of 80000
+    budget.set_limit(200000);    // a reload raises it
     CHECK_FALSE(budget.tight());
+    CHECK_FALSE(budget.exhausted());
 }
 
-TEST_CASE("BufferPool charges the pages recv() wrote, and gives them back", "[buffer][budget]") {
+namespace {
+
+// What Connection::read_input does around recv(): a "recv" of up to `n` bytes of 'x'.
+std::size_t read_into(BufferPool& pool, Buffer& b, std::size_t n) {
+    const BufferPool::ReadGrant grant = pool.begin_read(b);
+    const std::size_t got = std::min(n, grant.bytes);
+    if (got > 0) put(b, std::string(got, 'x'));
+    pool.finish_read(b, grant);
+    return got;
+}
+
+}  // namespace
+
+TEST_CASE("BufferPool charges the pages recv() wrote, and never passes the budget", "[buffer][budget]") {
     tcpecho::MemoryBudget budget(64 * 1024);
     {
         BufferPool pool(1024 * 1024, 4);
@@ -294,21 +313,20 @@ TEST_CASE("BufferPool charges the pages recv() wrote, and gives them back", "[bu
         Buffer* a = pool.acquire();
         REQUIRE(a != nullptr);
         CHECK(budget.used() == 0);  // lent but untouched: nothing resident
-        CHECK(pool.writable_in_budget(*a) == 1024 * 1024);
-        put(*a, std::string(5000, 'x'));
-        pool.charge_written(*a);
+        CHECK(read_into(pool, *a, 5000) == 5000);
         CHECK(budget.used() == 8192);  // two pages, not the whole buffer
-        put(*a, std::string(100, 'x'));
-        pool.charge_written(*a);
+        CHECK(a->charged() == 8192);
+        CHECK(read_into(pool, *a, 100) == 100);
         CHECK(budget.used() == 8192);  // still within the charged pages
-        put(*a, std::string(70000, 'x'));
-        pool.charge_written(*a);
-        CHECK(budget.used() == 77824);  // 75100 bytes in 19 pages: past the limit by one read
+        CHECK(read_into(pool, *a, 0) == 0);  // a read that found nothing (EAGAIN)
+        CHECK(budget.used() == 8192);        // gives back all it was granted
+        // A read that would pass the budget is shortened to it.
+        CHECK(read_into(pool, *a, 70000) == 64 * 1024 - 5100);
+        CHECK(budget.used() == 64 * 1024);
         CHECK(budget.exhausted());
-        // At the budget only charged storage may be written: the rest of a's last page.
-        CHECK(pool.writable_in_budget(*a) == 77824 - 75100);
+        CHECK(pool.begin_read(*a).bytes == 0);  // pause
         Buffer* b = pool.acquire();
-        CHECK(pool.writable_in_budget(*b) == 0);  // pause
+        CHECK(read_into(pool, *b, 1) == 0);  // pause
         a->consume(a->size());
         pool.release(b);
         pool.release(a);  // at the budget ("tight"): freed, not pooled, and its pages given back
@@ -316,14 +334,42 @@ TEST_CASE("BufferPool charges the pages recv() wrote, and gives them back", "[bu
         CHECK(budget.used() == 0);
 
         Buffer* c = pool.acquire();
-        put(*c, std::string(100, 'y'));
-        pool.charge_written(*c);
+        CHECK(read_into(pool, *c, 100) == 100);
         c->clear();
         pool.release(c);  // not tight: pooled, and still charged (its page stays resident)
         CHECK(pool.free_count() == 1);
         CHECK(budget.used() == 4096);
+        // Reused: its charged page is written again without taking more.
+        Buffer* d = pool.acquire();
+        REQUIRE(d == c);
+        CHECK(read_into(pool, *d, 10) == 10);
+        CHECK(budget.used() == 4096);
+        pool.release(d);
     }
     CHECK(budget.used() == 0);  // the pool's destructor gave back what its free buffers held
+}
+
+TEST_CASE("BufferPool: reads in flight at once share the budget instead of each passing it", "[buffer][budget]") {
+    // Two workers' reads between begin_read and finish_read at the same time.
+    tcpecho::MemoryBudget budget(100 * 1024);
+    BufferPool one(1024 * 1024, 0), other(1024 * 1024, 0);
+    one.set_budget(&budget);
+    other.set_budget(&budget);
+    Buffer* a = one.acquire();
+    Buffer* b = other.acquire();
+    const BufferPool::ReadGrant ga = one.begin_read(*a);
+    const BufferPool::ReadGrant gb = other.begin_read(*b);
+    CHECK(ga.bytes == 100 * 1024);  // the first takes all the room
+    CHECK(gb.bytes == 0);
+    CHECK(budget.used() == 100 * 1024);
+    put(*a, std::string(ga.bytes, 'x'));
+    one.finish_read(*a, ga);
+    other.finish_read(*b, gb);
+    CHECK(budget.used() == 100 * 1024);
+    a->clear();
+    one.release(a);
+    other.release(b);
+    CHECK(budget.used() == 0);
 }
 
 TEST_CASE("BufferPool::reserve re-charges a buffer that moved to bigger storage", "[buffer][budget]") {
@@ -331,8 +377,7 @@ TEST_CASE("BufferPool::reserve re-charges a buffer that moved to bigger storage"
     BufferPool pool(16 * 1024, 4);
     pool.set_budget(&budget);
     Buffer* a = pool.acquire();
-    put(*a, std::string(16 * 1024, 'x'));
-    pool.charge_written(*a);
+    CHECK(read_into(pool, *a, 16 * 1024) == 16 * 1024);
     CHECK(budget.used() == 16 * 1024);
     a->consume(6000);
     REQUIRE(pool.reserve(*a, 16 * 1024, 1024 * 1024));  // 10384 held + 16 KiB > 16 KiB: grows
