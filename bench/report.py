@@ -10,7 +10,7 @@ round); the spread (min..max) of the numbers the targets depend on is printed be
 import statistics
 import sys
 
-ORDER = ["tcpechod", "tcpechod-nested", "tcpechod-w2", "blocking", "epoll", "asyncio", "socat"]
+ORDER = ["tcpechod", "tcpechod-ref", "tcpechod-nested", "tcpechod-w2", "blocking", "epoll", "asyncio", "socat"]
 DAEMONS = ["tcpechod", "tcpechod-nested", "tcpechod-w2"]
 
 # (label, scenario, key or function, format)
@@ -104,7 +104,7 @@ def main():
     cols = list(servers)
     ratio_cols = []
     if daemon:
-        for peer in ("blocking", "epoll"):
+        for peer in ("tcpechod-ref", "blocking", "epoll"):
             if peer in present:
                 ratio_cols.append(peer)
     label_w = max(len(r[0]) for r in ROWS)

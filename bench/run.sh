@@ -19,7 +19,10 @@
 #
 # Servers: tcpechod (workers=1, default "outer" loop), tcpechod-nested (TCPECHOD_LOOP=nested),
 # blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
-# asyncio (python3), socat (fork + EXEC:cat). Optional: tcpechod-w2 (workers=2).
+# asyncio (python3), socat (fork + EXEC:cat). Optional: tcpechod-w2 (workers=2), and
+# tcpechod-ref: the tcpechod binary TCPECHOD_REF names (built from another commit), run like
+# tcpechod, so a change to the daemon is measured against the code before it in one run; the
+# table then has a ÷tcpechod-ref column.
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--bytes N] [--idle-conns N]
 #                     [--servers LIST] [--no-build] [--no-pin] [--out DIR]
@@ -179,12 +182,16 @@ trap cleanup EXIT
 start_server() { # name
     local name=$1 logf=$WORK/$1.log pid port=""
     case "$name" in
-    tcpechod | tcpechod-nested | tcpechod-w2)
-        local workers=1 loop=outer
+    tcpechod | tcpechod-nested | tcpechod-w2 | tcpechod-ref)
+        local workers=1 loop=outer bin=$TCPECHOD
         [[ $name == tcpechod-w2 ]] && workers=2
         [[ $name == tcpechod-nested ]] && loop=nested
+        if [[ $name == tcpechod-ref ]]; then
+            bin=${TCPECHOD_REF:-}
+            [[ -x $bin ]] || { echo "run.sh: tcpechod-ref needs TCPECHOD_REF=/path/to/tcpechod" >&2; exit 2; }
+        fi
         write_tcpechod_config "$WORK/$name.toml" "$workers"
-        TCPECHOD_LOOP=$loop "$TCPECHOD" --config "$WORK/$name.toml" >"$logf" 2>&1 &
+        TCPECHOD_LOOP=$loop "$bin" --config "$WORK/$name.toml" >"$logf" 2>&1 &
         ;;
     blocking) "$WORK/blocking_echo" 0 >"$logf" 2>&1 & ;;
     epoll) "$WORK/epoll_echo" 0 >"$logf" 2>&1 & ;;
@@ -377,6 +384,7 @@ log "scenarios took $((SECONDS - start_time)) s"
     echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)"
     echo "# tcpechod $DAEMON_REV, release build$(if ((BUILD)); then echo ' (built by this run)'; else echo ' (--no-build: as found in build-release/)'; fi)"
+    if [[ ,$SERVERS, == *,tcpechod-ref,* ]]; then echo "# tcpechod-ref: $TCPECHOD_REF"; fi
     echo "# load average before/after the scenarios: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on these 2 cores adds noise)"
     echo "# ping-pong placement: $(if ((PIN)); then echo 'server on CPU 0, client on CPU 1'; else echo 'scheduler (--no-pin)'; fi); bulk and idle: scheduler"
     echo "# rounds=$ROUNDS duration=${DURATION}s bulk_bytes=$BYTES idle_conns=$IDLE_CONNS syscall_tool=$SYSCALL_TOOL"
