@@ -9,7 +9,6 @@ PID in cleanup, every wait has a time limit.
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
+from tcpecho_testlib import DaemonLog, kill_process, listen_tables, stop_process  # noqa: E402
 BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
@@ -151,7 +152,7 @@ class AbuseTestCase(unittest.TestCase):
             self.assertEqual(u['lost'], 0, run)
 
 
-class Daemon:
+class Daemon(DaemonLog):
     """The real tcpechod on a config file, listeners on port 0; `addr[name]` after start().
 
     listeners: list of dicts with name and optional proto, mode, frame_size, extra (lines).
@@ -159,7 +160,6 @@ class Daemon:
     """
 
     LISTEN_RE = re.compile(r'(?:listening|reload: serving) name=(\S+) proto=(\S+) .*?address=(\S+)')
-    COUNTERS_RE = re.compile(r'notice: (?:stopped: )?counters (.*)$', re.M)
 
     def __init__(self, listeners, workers=2, extra_config='', env=None, prefix=()):
         self.listeners = listeners
@@ -176,15 +176,7 @@ class Daemon:
 
     def config_text(self):
         lines = ['workers = %d' % self.workers, 'log_level = "info"', self.extra_config]
-        for lst in self.listeners:
-            lines += ['[[listen]]', 'name = "%s"' % lst['name'], 'address = "127.0.0.1"', 'port = 0',
-                      'proto = "%s"' % lst.get('proto', 'tcp')]
-            if 'mode' in lst:
-                lines.append('mode = "%s"' % lst['mode'])
-            if 'frame_size' in lst:
-                lines.append('frame_size = %d' % lst['frame_size'])
-            lines += lst.get('extra', [])
-        return '\n'.join(lines) + '\n'
+        return '\n'.join(lines + listen_tables(self.listeners)) + '\n'
 
     @property
     def pid(self):
@@ -204,62 +196,16 @@ class Daemon:
             self.addr[m.group(1) if m.group(2) == 'tcp' else m.group(1) + '/udp'] = m.group(3)
         return self
 
-    def log(self):
-        with open(self.stderr_path, errors='replace') as f:
-            return f.read()
-
-    def wait_log(self, text, count=1, timeout=15.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            text_now = self.log()
-            if text_now.count(text) >= count:
-                return text_now
-            if self.proc.poll() is not None:
-                raise AssertionError('tcpechod exited with %d while waiting for %r:\n%s'
-                                     % (self.proc.returncode, text, text_now[-5000:]))
-            time.sleep(0.02)
-        raise AssertionError('%d x %r not in the tcpechod log within %.0f s:\n%s'
-                             % (count, text, timeout, self.log()[-5000:]))
-
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def counters(self, timeout=10.0):
-        """SIGUSR1, then the counters line it logs, as {name: int}."""
-        before = len(self.COUNTERS_RE.findall(self.log()))
-        self.proc.send_signal(signal.SIGUSR1)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            lines = self.COUNTERS_RE.findall(self.log())
-            if len(lines) > before:
-                return parse_counters(lines[-1])
-            if self.proc.poll() is not None:
-                raise AssertionError('tcpechod exited with %d:\n%s' % (self.proc.returncode, self.log()[-5000:]))
-            time.sleep(0.02)
-        raise AssertionError('no counters line within %.0f s after SIGUSR1' % timeout)
-
-    def final_counters(self):
-        lines = re.findall(r'notice: stopped: counters (.*)$', self.log(), re.M)
-        return parse_counters(lines[-1]) if lines else None
-
     def stop(self, timeout=30.0):
         """SIGTERM; returns the exit status (None if it had to be killed)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+        return stop_process(self.proc, timeout)
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+        if self.proc is not None:
+            kill_process(self.proc)
 
     def cleanup(self):
         """Idempotent; safe after stop()."""
@@ -268,10 +214,6 @@ class Daemon:
             self._stderr.close()
             self._stderr = None
         self.tmp.cleanup()
-
-
-def parse_counters(text):
-    return {k: int(v) for k, v in (kv.split('=', 1) for kv in text.split())}
 
 
 def fd_count(pid):

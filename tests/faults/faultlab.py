@@ -25,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
+sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
+from tcpecho_testlib import DaemonLog, assert_all_verified, listen_tables, stop_process  # noqa: E402
 NFQ_DELAYER = os.environ.get('NFQ_DELAYER', os.path.join(BUILD_GUESS, 'tests', 'faults', 'nfq-delayer'))
 BYTE_PROXY = os.environ.get('BYTE_PROXY', os.path.join(BUILD_GUESS, 'tests', 'faults', 'byte-proxy'))
 
@@ -256,11 +258,10 @@ def loss_ruleset(percent, proto=None, port=None, direction=None, comment='loss')
 # tcpechod inside a namespace
 
 
-class Daemon:
+class Daemon(DaemonLog):
     """tcpechod in lab namespace `role`, with the given [[listen]] tables on port 0."""
 
     LISTEN_RE = re.compile(r'listening name=(\S+) proto=(\S+) .*?address=(\S+)')
-    COUNTERS_RE = re.compile(r'notice: counters (.*)\n')   # whole lines only
 
     def __init__(self, lab, role, listeners, workers=1, extra='', limits='', env=None):
         self.lab, self.role = lab, role
@@ -270,15 +271,7 @@ class Daemon:
         lines = ['workers = %d' % workers, 'log_level = "info"', 'drain_timeout = 5', extra]
         if limits:
             lines += ['[limits]', limits]
-        for lst in listeners:
-            lines += ['[[listen]]', 'name = "%s"' % lst['name'],
-                      'address = "%s"' % lst.get('address', '0.0.0.0'), 'port = 0',
-                      'proto = "%s"' % lst.get('proto', 'tcp')]
-            if 'mode' in lst:
-                lines.append('mode = "%s"' % lst['mode'])
-            if 'frame_size' in lst:
-                lines.append('frame_size = %d' % lst['frame_size'])
-            lines += lst.get('extra', [])
+        lines += listen_tables(listeners, default_address='0.0.0.0')
         with open(self.config, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         self._stderr = open(self.stderr_path, 'w+')
@@ -287,17 +280,8 @@ class Daemon:
         self.proc = lab.spawn(role, TCPECHOD, '-c', self.config, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=self._stderr, env=full_env)
         self.ports = {}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            log = self.log()
-            if 'ready:' in log:
-                for m in self.LISTEN_RE.finditer(log):
-                    self.ports[(m.group(1), m.group(2))] = int(m.group(3).rsplit(':', 1)[1])
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError('tcpechod exited with %d:\n%s' % (self.proc.returncode, log))
-            time.sleep(0.05)
-        raise AssertionError('tcpechod not ready within 30 s:\n%s' % self.log())
+        for m in self.LISTEN_RE.finditer(self.wait_log('ready:', timeout=30)):
+            self.ports[(m.group(1), m.group(2))] = int(m.group(3).rsplit(':', 1)[1])
 
     @property
     def pid(self):
@@ -308,22 +292,6 @@ class Daemon:
 
     def target(self, name, proto='tcp'):
         return '%s:%d' % (self.lab.addr[self.role], self.port(name, proto))
-
-    def log(self):
-        with open(self.stderr_path, errors='replace') as f:
-            return f.read()
-
-    def counters(self, timeout=10):
-        """SIGUSR1, then the counters line it logs, as {name: int}."""
-        before = len(self.COUNTERS_RE.findall(self.log()))
-        self.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.COUNTERS_RE.findall(self.log())
-            if len(found) > before:
-                return {k: int(v) for k, v in (kv.split('=', 1) for kv in found[-1].split() if '=' in kv)}
-            time.sleep(0.02)
-        raise AssertionError('no counters line after SIGUSR1:\n%s' % self.log()[-3000:])
 
     def fd_count(self):
         return len(os.listdir('/proc/%d/fd' % self.pid))
@@ -344,15 +312,7 @@ class Daemon:
 
     def stop(self, timeout=20):
         """SIGTERM; returns the exit status (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                return None
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
     def close(self):
         if self.proc.poll() is None:
@@ -445,17 +405,7 @@ class FaultCase(unittest.TestCase):
         return d
 
     def assertVerified(self, run):
-        self.assertIsNotNone(run.doc, run)
-        self.assertEqual(run.rc, 0, run)
-        self.assertEqual(run.doc['result']['status'], 'ok', run)
-        self.assertEqual(run.doc['errors'], [], run)
-        t = run.doc['totals']
-        self.assertGreater(t['messages_sent'], 0, run)
-        self.assertEqual(t['messages_verified'], t['messages_sent'], run)
-        self.assertEqual(t['bytes_verified'], t['bytes_sent'], run)
-        for c in run.doc['connections']:
-            self.assertIsNone(c['error'], run)
-            self.assertEqual(c['bytes_verified'], c['bytes_sent'], run)
+        assert_all_verified(self, run)
 
     def assertBackToBaseline(self, daemon, baseline, timeout=15):
         """fds exactly back (connections are closed by then, or will be within `timeout`),

@@ -7,14 +7,16 @@ Every process started here is killed by PID in cleanup, every wait has a time li
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
+from tcpecho_testlib import (DaemonLog, assert_all_verified, kill_process, listen_tables,  # noqa: E402,F401
+                             stop_process)
 BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
@@ -57,17 +59,7 @@ class ProbeTestCase(unittest.TestCase):
     maxDiff = None
 
     def assertOk(self, run):
-        self.assertEqual(run.rc, 0, run)
-        self.assertEqual(run.doc['result']['status'], 'ok', run)
-        self.assertEqual(run.doc['result']['exit_code'], 0, run)
-        self.assertEqual(run.doc['errors'], [], run)
-        t = run.doc['totals']
-        self.assertGreater(t['messages_sent'], 0, run)
-        self.assertEqual(t['messages_verified'], t['messages_sent'], run)
-        self.assertEqual(t['bytes_verified'], t['bytes_sent'], run)
-        for c in run.doc['connections']:
-            self.assertIsNone(c['error'], run)
-            self.assertEqual(c['bytes_verified'], c['bytes_sent'], run)
+        assert_all_verified(self, run)
 
     def assertFailedWith(self, run, exit_code, kind, offset=None, connection=0):
         """The run failed with exit_code; the error of `connection` has `kind` (and
@@ -94,29 +86,7 @@ def hex_bytes(hexdump):
     return data, (marker[0] if marker else None)
 
 
-def kill_process(proc):
-    """Cleanup for a Popen: kill it by PID if it still runs, and reap it."""
-    if proc.poll() is None:
-        proc.kill()
-    try:
-        proc.communicate(timeout=10)
-    except (subprocess.TimeoutExpired, ValueError):
-        pass
-
-
-def stop_process(proc, timeout=15.0):
-    """SIGTERM to `proc` (a Popen); returns its exit status, or None if it had to be killed."""
-    if proc is None or proc.poll() is not None:
-        return proc.returncode if proc else None
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        kill_process(proc)
-        return None
-
-
-class Daemon:
+class Daemon(DaemonLog):
     """The real tcpechod on port-0 listeners; `ports[name]` after start()."""
 
     LISTEN_RE = re.compile(r'listening name=(\S+) .*address=(\S+)')
@@ -135,19 +105,7 @@ class Daemon:
 
     def config_text(self):
         lines = ['workers = %d' % self.workers, 'log_level = "info"', self.extra_config]
-        for lst in self.listeners:
-            lines += ['[[listen]]',
-                      'name = "%s"' % lst['name'],
-                      'address = "%s"' % lst.get('address', '127.0.0.1'),
-                      'port = 0']
-            if 'proto' in lst:
-                lines.append('proto = "%s"' % lst['proto'])
-            if 'mode' in lst:
-                lines.append('mode = "%s"' % lst['mode'])
-            if 'frame_size' in lst:
-                lines.append('frame_size = %d' % lst['frame_size'])
-            lines += lst.get('extra', [])
-        return '\n'.join(lines) + '\n'
+        return '\n'.join(lines + listen_tables(self.listeners)) + '\n'
 
     def start(self, timeout=15.0):
         conf = os.path.join(self._tmp.name, 'tcpechod.toml')
@@ -156,28 +114,15 @@ class Daemon:
         self._stderr = open(self.stderr_path, 'w+')
         self.proc = subprocess.Popen([TCPECHOD, '-c', conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            log = self.log()
-            if 'ready:' in log:
-                for m in self.LISTEN_RE.finditer(log):
-                    addr = m.group(2)
-                    self.addresses[m.group(1)] = addr
-                    self.ports[m.group(1)] = int(addr.rsplit(':', 1)[1])
-                missing = [lst['name'] for lst in self.listeners
-                           if lst['name'] not in self.ports]
-                if missing:
-                    raise AssertionError('no "listening" line for %s in:\n%s' % (missing, log))
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError('tcpechod exited with %d before ready:\n%s'
-                                     % (self.proc.returncode, log))
-            time.sleep(0.02)
-        raise AssertionError('tcpechod not ready within %.0f s:\n%s' % (timeout, self.log()))
-
-    def log(self):
-        with open(self.stderr_path) as f:
-            return f.read()
+        log = self.wait_log('ready:', timeout=timeout)
+        for m in self.LISTEN_RE.finditer(log):
+            addr = m.group(2)
+            self.addresses[m.group(1)] = addr
+            self.ports[m.group(1)] = int(addr.rsplit(':', 1)[1])
+        missing = [lst['name'] for lst in self.listeners if lst['name'] not in self.ports]
+        if missing:
+            raise AssertionError('no "listening" line for %s in:\n%s' % (missing, log))
+        return self
 
     def target(self, name):
         return self.addresses[name]

@@ -16,6 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'probe'))
 from probe_common import PROBE, TCPECHOD, kill_process, run_probe, stop_process  # noqa: E402,F401
+from tcpecho_testlib import DaemonLog, listen_tables  # noqa: E402 (on sys.path via probe_common)
 
 
 class NotifyListener:
@@ -80,7 +81,7 @@ def free_port(kind=socket.SOCK_STREAM):
     return port
 
 
-class ConfigDaemon:
+class ConfigDaemon(DaemonLog):
     """tcpechod on a config file the test may rewrite; listeners on port 0 unless given."""
 
     LISTEN_RE = re.compile(r'(?:listening|reload: serving) name=(\S+) proto=(\S+) .*?address=(\S+)')
@@ -97,15 +98,7 @@ class ConfigDaemon:
     def config_text(listeners, workers=2, extra=''):
         """listeners: dicts with name, and optional proto, mode, port, address, 'extra' lines."""
         lines = ['workers = %d' % workers, 'log_level = "info"', extra]
-        for lst in listeners:
-            lines += ['[[listen]]', 'name = "%s"' % lst['name'],
-                      'address = "%s"' % lst.get('address', '127.0.0.1'),
-                      'port = %d' % lst.get('port', 0),
-                      'proto = "%s"' % lst.get('proto', 'tcp')]
-            if 'mode' in lst:
-                lines.append('mode = "%s"' % lst['mode'])
-            lines += lst.get('extra', [])
-        return '\n'.join(lines) + '\n'
+        return '\n'.join(lines + listen_tables(listeners)) + '\n'
 
     def write_config(self, text):
         # Written whole and renamed into place: a reload never reads half a file.
@@ -125,23 +118,6 @@ class ConfigDaemon:
         if wait_ready:
             self.wait_log('ready:', timeout=timeout)
         return self
-
-    def log(self):
-        with open(self.stderr_path) as f:
-            return f.read()
-
-    def wait_log(self, text, count=1, timeout=15.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            log = self.log()
-            if log.count(text) >= count:
-                return log
-            if self.proc.poll() is not None:
-                raise AssertionError('tcpechod exited with %d while waiting for %r:\n%s'
-                                     % (self.proc.returncode, text, log))
-            time.sleep(0.02)
-        raise AssertionError('%d x %r not in the log within %.0f s:\n%s'
-                             % (count, text, timeout, self.log()))
 
     def addresses(self):
         """{(name, proto): 'host:port'} from the latest listening/serving lines."""

@@ -6,7 +6,6 @@ root; they skip with a message otherwise (CI runs as root). Traffic stays on loo
 """
 
 import os
-import re
 import signal
 import socket
 import struct
@@ -54,15 +53,7 @@ class UdpDaemonTest(unittest.TestCase):
 
     def counters(self, daemon):
         """SIGUSR1 and parse the daemon's next 'counters' line."""
-        before = daemon.log().count('notice: counters ')
-        daemon.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            lines = [l for l in daemon.log().splitlines() if 'notice: counters ' in l]
-            if len(lines) > before:
-                return {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', lines[-1])}
-            time.sleep(0.02)
-        self.fail('no counters line after SIGUSR1:\n' + daemon.log())
+        return daemon.counters(timeout=5)
 
     def settled_counters(self, daemon, ready):
         """Counters once ready(counters) holds: a worker counts an echo just after sending it,
