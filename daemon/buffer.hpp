@@ -77,6 +77,7 @@ public:
 
     // Call before the first acquire(); nullptr (the default) counts nothing.
     void set_budget(MemoryBudget* budget) noexcept { budget_ = budget; }
+    [[nodiscard]] MemoryBudget* budget() const noexcept { return budget_; }
     // A read into `b`: how many bytes recv() may write at `b.write_ptr()`, and the account to
     // settle after it.
     struct ReadGrant {

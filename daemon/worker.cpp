@@ -302,17 +302,18 @@ void Worker::on_memory_exhausted() noexcept {
     memory_paused_ = true;
     stats_.memory_accept_pauses.add();
     pause_accepting(0);
-    if (may_log_peer_event()) {
+    if (const MemoryBudget& budget = *buffers_.budget(); may_log_peer_event()) {
         LOG_WARNING("worker %u: max_buffer_memory reached (%llu of %llu bytes): not reading or accepting until "
                     "echoes drain",
-                    index_, static_cast<unsigned long long>(budget_->used()),
-                    static_cast<unsigned long long>(budget_->limit()));
+                    index_, static_cast<unsigned long long>(budget.used()),
+                    static_cast<unsigned long long>(budget.limit()));
     }
     memory_retry_.start(kMemoryRetrySeconds, kMemoryRetrySeconds);
 }
 
 void Worker::retry_after_memory_pause() noexcept {
-    if (!budget_->may_resume()) return;
+    const MemoryBudget& budget = *buffers_.budget();
+    if (!budget.may_resume()) return;
     memory_retry_.stop();
     memory_paused_ = false;
     std::size_t resumed = 0;
@@ -321,16 +322,12 @@ void Worker::retry_after_memory_pause() noexcept {
             resumed += c->resume_after_memory_pause() ? 1 : 0;
         }
     });
-    if (accept_retry_.active()) {
-        // Out of fds as well: the accept-retry timer resumes accepting.
-    } else {
-        resume_accepting();
-    }
+    if (!accept_retry_.active()) resume_accepting();  // else out of fds too: that timer resumes it
     if (may_log_peer_event()) {
         LOG_NOTICE("worker %u: buffer memory down to %llu of %llu bytes: reading (%zu connections) and accepting "
                    "again",
-                   index_, static_cast<unsigned long long>(budget_->used()),
-                   static_cast<unsigned long long>(budget_->limit()), resumed);
+                   index_, static_cast<unsigned long long>(budget.used()),
+                   static_cast<unsigned long long>(budget.limit()), resumed);
     }
 }
 

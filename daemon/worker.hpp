@@ -114,10 +114,7 @@ public:
     // Buffer memory is charged to `budget` (shared by all workers; it must outlive this
     // worker). Without one (harnesses), buffers are not limited beyond the per-connection
     // watermarks. Call before start().
-    void set_memory_budget(MemoryBudget* budget) noexcept {
-        budget_ = budget;
-        buffers_.set_budget(budget);
-    }
+    void set_memory_budget(MemoryBudget* budget) noexcept { buffers_.set_budget(budget); }
     void start();
     void join();
 
@@ -160,7 +157,9 @@ public:
     // max_buffer_memory reached (a connection could not get buffer memory, or the budget was
     // full at accept time): stop accepting, and poll until the budget has room again.
     void on_memory_exhausted() noexcept;
-    [[nodiscard]] bool memory_exhausted() const noexcept { return budget_ != nullptr && budget_->exhausted(); }
+    [[nodiscard]] bool memory_exhausted() const noexcept {
+        return buffers_.budget() != nullptr && buffers_.budget()->exhausted();
+    }
 
 private:
     void run() noexcept;
@@ -200,7 +199,6 @@ private:
     bool accepting_ = false;
     bool forced_ = false;
     bool memory_paused_ = false;  // on_memory_exhausted() until the budget has room
-    MemoryBudget* budget_ = nullptr;
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> force_requested_{false};
     std::atomic<bool> finished_{false};
