@@ -6,7 +6,6 @@ Every process started here is ended by
 PID in cleanup, every wait has a time limit.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -17,7 +16,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
-from tcpecho_testlib import DaemonLog, kill_process, listen_tables, stop_process  # noqa: E402
+from tcpecho_testlib import DaemonLog, assert_all_verified, kill_process, listen_tables, stop_process  # noqa: E402
+import tcpecho_testlib  # noqa: E402
 BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
@@ -85,23 +85,6 @@ def read_shim_report(path):
     return out
 
 
-class ProbeRun:
-    """One probe run: exit status, stdout, stderr and the -J document."""
-
-    def __init__(self, args, rc, stdout, stderr):
-        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
-        self.doc = None
-        if rc != 2:
-            try:
-                self.doc = json.loads(stdout)
-            except ValueError:
-                self.doc = None
-
-    def __repr__(self):
-        return 'probe %s -> exit %d\nstderr: %s\nstdout: %s' % (
-            ' '.join(self.args), self.rc, self.stderr[-3000:], self.stdout[-3000:])
-
-
 def start_probe(args, prefix=()):
     """Starts tcpecho-probe -J (under `prefix`, e.g. ip netns exec); returns the Popen."""
     argv = list(prefix) + [PROBE, '-J', '--no-progress'] + [str(a) for a in args]
@@ -113,13 +96,7 @@ def start_probe(args, prefix=()):
 
 def finish_probe(p, timeout=90):
     """Waits for a probe started by start_probe (killing it by PID after `timeout`)."""
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate(timeout=10)
-        err += '\n(killed by the test after %d s)' % timeout
-    return ProbeRun(p.argv, p.returncode, out, err)
+    return tcpecho_testlib.finish_probe(p, p.argv, timeout)
 
 
 def run_probe(args, prefix=(), timeout=90):
@@ -131,14 +108,7 @@ class AbuseTestCase(unittest.TestCase):
 
     def assertProbeOk(self, run):
         """Exit 0 and every byte verified (TCP)."""
-        self.assertEqual(run.rc, 0, run)
-        self.assertIsNotNone(run.doc, run)
-        self.assertEqual(run.doc['result']['status'], 'ok', run)
-        self.assertEqual(run.doc['errors'], [], run)
-        t = run.doc['totals']
-        self.assertGreater(t['messages_sent'], 0, run)
-        self.assertEqual(t['messages_verified'], t['messages_sent'], run)
-        self.assertEqual(t['bytes_verified'], t['bytes_sent'], run)
+        assert_all_verified(self, run)
 
     def assertUdpIntact(self, run, max_loss_allowed=True):
         """No corrupted or duplicated datagram; something came back."""

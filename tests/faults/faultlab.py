@@ -26,7 +26,8 @@ BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
 sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
-from tcpecho_testlib import DaemonLog, assert_all_verified, listen_tables, stop_process  # noqa: E402
+from tcpecho_testlib import (DaemonLog, ProbeRun, assert_all_verified, finish_probe, listen_tables,  # noqa: E402,F401
+                             stop_process)
 NFQ_DELAYER = os.environ.get('NFQ_DELAYER', os.path.join(BUILD_GUESS, 'tests', 'faults', 'nfq-delayer'))
 BYTE_PROXY = os.environ.get('BYTE_PROXY', os.path.join(BUILD_GUESS, 'tests', 'faults', 'byte-proxy'))
 
@@ -326,37 +327,10 @@ class Daemon(DaemonLog):
 # The probe inside a namespace
 
 
-class ProbeRun:
-    def __init__(self, argv, rc, stdout, stderr, doc):
-        self.argv, self.rc, self.stdout, self.stderr, self.doc = argv, rc, stdout, stderr, doc
-
-    def __repr__(self):
-        return 'probe %s -> exit %d\nstderr: %s\nstdout: %s' % (
-            ' '.join(self.argv), self.rc, self.stderr[-2000:], self.stdout[-3000:])
-
-    def tcp_info_sum(self, key):
-        return sum((c['tcp_info'] or {}).get(key, 0) for c in self.doc['connections'])
-
-
 def start_probe(lab, role, args):
     argv = [PROBE, '-J', '--no-progress'] + [str(a) for a in args]
     return lab.spawn(role, *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE, text=True), argv
-
-
-def finish_probe(proc, argv, timeout=90):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError('probe did not finish within %d s: %s\n%s' % (timeout, ' '.join(argv), err))
-    doc = None
-    try:
-        doc = json.loads(out)
-    except ValueError:
-        pass
-    return ProbeRun(argv, proc.returncode, out, err, doc)
 
 
 def probe(lab, role, args, timeout=90):

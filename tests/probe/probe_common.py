@@ -15,28 +15,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
-from tcpecho_testlib import (DaemonLog, assert_all_verified, kill_process, listen_tables,  # noqa: E402,F401
+from tcpecho_testlib import (DaemonLog, ProbeRun, assert_all_verified, kill_process, listen_tables,  # noqa: E402,F401
                              stop_process)
 BUILD_GUESS = os.path.join(HERE, '..', '..', 'build')
 PROBE = os.environ.get('TCPECHO_PROBE', os.path.join(BUILD_GUESS, 'tools', 'tcpecho-probe'))
 TCPECHOD = os.environ.get('TCPECHOD', os.path.join(BUILD_GUESS, 'daemon', 'tcpechod'))
 
 PROBE_TIMEOUT_S = 60      # no single probe run in these tests comes close
-
-
-class ProbeRun:
-    """The outcome of one probe run: exit status, stdout, stderr and (with -J) the JSON."""
-
-    def __init__(self, args, rc, stdout, stderr, doc):
-        self.args, self.rc, self.stdout, self.stderr, self.doc = args, rc, stdout, stderr, doc
-
-    def __repr__(self):
-        return 'probe %s -> exit %d\nstderr: %s\nstdout: %s' % (
-            ' '.join(self.args), self.rc, self.stderr[-2000:], self.stdout[-2000:])
-
-    @property
-    def errors(self):
-        return self.doc['errors']
 
 
 def run_probe(args, json_output=True, timeout=PROBE_TIMEOUT_S):
@@ -52,7 +37,7 @@ def run_probe(args, json_output=True, timeout=PROBE_TIMEOUT_S):
         except ValueError as e:
             raise AssertionError('probe -J output is not one JSON document (%s): %r\n'
                                  'stderr: %s' % (e, p.stdout[:2000], p.stderr[-2000:]))
-    return ProbeRun(argv[1:], p.returncode, p.stdout, p.stderr, doc)
+    return ProbeRun(argv, p.returncode, p.stdout, p.stderr, doc)
 
 
 class ProbeTestCase(unittest.TestCase):

@@ -8,6 +8,7 @@ under systemd-socket-activate) but reads it the same way: its stderr log, its co
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'pylib'))
 """
 
+import json
 import re
 import signal
 import subprocess
@@ -105,6 +106,44 @@ def stop_process(proc, timeout=15.0):
     except subprocess.TimeoutExpired:
         kill_process(proc)
         return None
+
+
+class ProbeRun:
+    """One tcpecho-probe run: its argv, exit status, stdout, stderr and -J document (or None)."""
+
+    def __init__(self, argv, rc, stdout, stderr, doc):
+        self.argv, self.rc, self.stdout, self.stderr, self.doc = argv, rc, stdout, stderr, doc
+
+    def __repr__(self):
+        return 'probe %s -> exit %d\nstderr: %s\nstdout: %s' % (
+            ' '.join(self.argv), self.rc, self.stderr[-2000:], self.stdout[-3000:])
+
+    @property
+    def errors(self):
+        return self.doc['errors']
+
+    def tcp_info_sum(self, key):
+        return sum((c['tcp_info'] or {}).get(key, 0) for c in self.doc['connections'])
+
+
+def parse_probe_json(stdout):
+    """The -J document, or None if stdout is not one JSON document (a usage error, exit 2)."""
+    try:
+        return json.loads(stdout)
+    except ValueError:
+        return None
+
+
+def finish_probe(proc, argv, timeout=90):
+    """Waits for a probe started with stdout and stderr piped (text); kills it by PID after
+    `timeout` (its run then reports that, and fails the caller's checks)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        err += '\n(killed by the test after %d s)' % timeout
+    return ProbeRun(argv, proc.returncode, out, err, parse_probe_json(out))
 
 
 def assert_all_verified(tc, run):
