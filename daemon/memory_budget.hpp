@@ -35,28 +35,46 @@ public:
     void take(std::size_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
     void give_back(std::size_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
     // Charges up to n bytes without passing the limit: all of n if there is room for it, else
-    // the whole pages there is room for (0 when exhausted). Returns what was charged.
+    // the whole pages there is room for (0 when exhausted or paused). Returns what was charged.
+    // Finding no room for a page pauses the budget (see exhausted()).
     [[nodiscard]] std::size_t take_up_to(std::size_t n) noexcept {
+        if (paused()) return 0;
         std::uint64_t current = used_.load(std::memory_order_relaxed);
         for (;;) {
             const std::uint64_t lim = limit();
             const std::uint64_t room = lim > current ? lim - current : 0;
             const std::uint64_t grant = n <= room ? n : room / kPage * kPage;
-            if (grant == 0) return 0;
+            if (grant == 0) {
+                paused_.store(true, std::memory_order_relaxed);
+                return 0;
+            }
             if (used_.compare_exchange_weak(current, current + grant, std::memory_order_relaxed)) {
                 return static_cast<std::size_t>(grant);
             }
         }
     }
 
-    // Less than a page left: no read can be granted a new page.
-    [[nodiscard]] bool exhausted() const noexcept {
+    // At the budget: from the moment a read found no room for a page (or an accept found less
+    // than a page left) until use is down to 7/8 of the limit, for every worker at once. Not
+    // "less than a page left right now": at the limit pages come and go by the read (a read
+    // gives back what it did not write), and a worker that saw a free page would accept and
+    // serve a new connection while the others wait (integration-budget, issue 14).
+    [[nodiscard]] bool exhausted() noexcept {
+        if (paused()) return true;
         const std::uint64_t u = used(), lim = limit();
-        return u >= lim || lim - u < kPage;
+        if (u < lim && lim - u >= kPage) return false;
+        paused_.store(true, std::memory_order_relaxed);
+        return true;
     }
-    // Paused reads and accepts go on once use is down to 7/8 of the limit, not at the first
-    // free page: resuming right at the edge would pause again at once.
-    [[nodiscard]] bool may_resume() const noexcept { return used() <= limit() - limit() / 8; }
+    // Ends the pause once use is down to 7/8 of the limit, not at the first free page:
+    // resuming right at the edge would pause again at once. True when not paused (any more).
+    [[nodiscard]] bool try_resume() noexcept {
+        if (!paused()) return true;
+        if (used() > limit() - limit() / 8) return false;
+        paused_.store(false, std::memory_order_relaxed);
+        return true;
+    }
+    [[nodiscard]] bool paused() const noexcept { return paused_.load(std::memory_order_relaxed); }
     // Above 3/4 of the limit, emptied buffers are freed instead of pooled: a worker's idle pool
     // must not hold budget that another worker's connections are waiting for.
     [[nodiscard]] bool tight() const noexcept { return used() > limit() - limit() / 4; }
@@ -64,6 +82,7 @@ public:
 private:
     std::atomic<std::uint64_t> limit_;
     std::atomic<std::uint64_t> used_{0};
+    std::atomic<bool> paused_{false};
 };
 
 }  // namespace tcpecho

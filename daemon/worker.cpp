@@ -312,8 +312,8 @@ void Worker::on_memory_exhausted() noexcept {
 }
 
 void Worker::retry_after_memory_pause() noexcept {
-    const MemoryBudget& budget = *buffers_.budget();
-    if (!budget.may_resume()) return;
+    MemoryBudget& budget = *buffers_.budget();
+    if (!budget.try_resume()) return;  // the first worker to see room ends the pause for all
     memory_retry_.stop();
     memory_paused_ = false;
     std::size_t resumed = 0;

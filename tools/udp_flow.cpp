@@ -143,6 +143,7 @@ bool UdpFlow::try_send(TimePoint now) {
             return false;
         }
         tracker_.on_sent(send_ns, static_cast<std::uint32_t>(size));
+        if (size < kHeaderSize) recent_short_[short_sent_++ % kShortHistory] = seq;
         result_.counters.sent++;
         result_.counters.bytes_sent += size;
         next_size_ = size_of(seq + 1);
@@ -308,8 +309,10 @@ void UdpFlow::on_verified(std::uint64_t seq, const Lookup& look, TimePoint now) 
 }
 
 void UdpFlow::on_short(std::span<const std::byte> got, std::size_t length, TimePoint now) {
-    // No header: the echo is matched to the datagram in flight (a short one is always alone),
-    // else to the one before it, which makes a duplicate or late echo of it.
+    // No header: the echo is matched by its bytes, first to the datagram in flight (a short
+    // one is always alone), else to an earlier short one, which makes a late or duplicated
+    // echo of it. Only then is it corrupted: a damaged echo of the one in flight, or, with
+    // nothing short in flight, a datagram that is no echo of this flow at all.
     const std::optional<std::uint64_t> current = short_in_flight();
     Check against_current;
     if (current) {
@@ -319,16 +322,9 @@ void UdpFlow::on_short(std::span<const std::byte> got, std::size_t length, TimeP
             return;
         }
     }
-    const std::uint64_t after = current ? *current : tracker_.next_seq();
-    if (after > 0) {
-        const std::uint64_t prev = after - 1;
-        const Lookup look = tracker_.lookup(prev);
-        const std::size_t size = size_of(prev);
-        if (size < kHeaderSize && look.state != SeqTracker::State::InFlight &&
-            udp::check_datagram(got, size, id_of(prev), std::nullopt).defect == Defect::None) {
-            on_verified(prev, look, now);
-            return;
-        }
+    if (const std::optional<std::uint64_t> earlier = earlier_short_matching(got, current)) {
+        on_verified(*earlier, tracker_.lookup(*earlier), now);
+        return;
     }
     if (!current) {
         on_unattributed(got, length);
@@ -344,6 +340,19 @@ void UdpFlow::on_short(std::span<const std::byte> got, std::size_t length, TimeP
                            : "byte " + std::to_string(against_current.offset) + " of the " + std::to_string(size) +
                                  "-byte datagram (too short for a header) differs";
     corrupted(current, against_current, got, expected, std::move(what));
+}
+
+std::optional<std::uint64_t> UdpFlow::earlier_short_matching(std::span<const std::byte> got,
+                                                              std::optional<std::uint64_t> current) const noexcept {
+    const std::uint64_t kept = std::min<std::uint64_t>(short_sent_, kShortHistory);
+    for (std::uint64_t k = 1; k <= kept; ++k) {  // newest first
+        const std::uint64_t seq = recent_short_[(short_sent_ - k) % kShortHistory];
+        if (current && seq == *current) continue;
+        // Its own size, as sent: an echo of another length is not a copy of it.
+        if (size_of(seq) != got.size()) continue;
+        if (udp::check_datagram(got, got.size(), id_of(seq), std::nullopt).defect == Defect::None) return seq;
+    }
+    return std::nullopt;
 }
 
 void UdpFlow::on_unattributed(std::span<const std::byte> got, std::size_t length) {

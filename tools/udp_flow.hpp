@@ -10,6 +10,7 @@
 
 #include <netdb.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -77,6 +78,10 @@ private:
     [[nodiscard]] udp::DatagramId id_of(std::uint64_t seq) const noexcept { return {id_, flow_seed_, seq}; }
     // The one datagram in flight when it is too short for a header.
     [[nodiscard]] std::optional<std::uint64_t> short_in_flight() const noexcept;
+    // The most recent earlier short datagram (not `current`) whose bytes `got` are: a late
+    // or duplicated echo of it. Searched among the last kShortHistory short ones sent.
+    [[nodiscard]] std::optional<std::uint64_t> earlier_short_matching(std::span<const std::byte> got,
+                                                                      std::optional<std::uint64_t> current) const noexcept;
     bool try_send(TimePoint now);
     bool read_one();
     void drain();
@@ -109,6 +114,13 @@ private:
     bool blocked_ = false;  // send() would block: wait for EPOLLOUT
     std::size_t next_size_ = 0;
     TimePoint due_ = TimePoint::max();
+    // Sequence numbers of the last short (header-less) datagrams sent, a ring: an echo without
+    // a header can only be told by its bytes, and a late one may come after many others were
+    // sent (under loss and a short --timeout: seen with -s 1-1400 and 12% loss). Beyond this
+    // many, a short echo that matches none of them is reported as corrupted.
+    static constexpr std::size_t kShortHistory = 128;
+    std::array<std::uint64_t, kShortHistory> recent_short_{};
+    std::uint64_t short_sent_ = 0;  // how many were ever put in the ring
 };
 
 }  // namespace tcpecho::probe

@@ -44,13 +44,15 @@ class Blackhole(F.FaultCase):
         target = d.target('raw')
         stream = ['--workload', 'stream', '--window', '4M', '-s', '64K', '-c', CONNECTIONS]
         self.assertVerified(F.probe(self.lab, 'cli', stream + ['-n', 16, target]))
-        base = d.resources()
+        base = d.idle_resources()
         proc, argv = F.start_probe(self.lab, 'cli', stream + ['-t', '60s', target])
-        # Streaming: the connections are up and the daemon has output in flight.
-        deadline = time.monotonic() + 10
-        while d.fd_count() < base['fds'] + CONNECTIONS and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(d.fd_count(), base['fds'] + CONNECTIONS)
+        # Streaming: the connections are up (tcpechod's own count, not the fds: an fd count
+        # read while a connection opens or closes is no count of connections) and the daemon
+        # has output in flight.
+        c = d.wait_connections_active(CONNECTIONS)
+        self.assertEqual(c['connections_active'], CONNECTIONS, c)
+        self.assertEqual(d.fd_count(), base['fds'] + CONNECTIONS,
+                         'baseline %d fds; now %s' % (base['fds'], d.fd_targets()))
         time.sleep(0.5)
         self.lab.nft('srv', 'table inet faults {\n'
                             '  chain input {\n'

@@ -42,7 +42,7 @@ class TcpLoss(F.FaultCase):
             self.lab.nft(role, F.loss_ruleset(loss))
         # Warm-up (see faultlab.RSS_TOLERANCE_KIB), then the baseline, then the measured run.
         self.assertVerified(F.probe(self.lab, 'cli', args + ['--seed', 1, target]))
-        base = d.resources()
+        base = d.idle_resources()
         def drops():
             out = {}
             for role in ('srv', 'cli'):
@@ -102,7 +102,7 @@ class UdpLoss(F.FaultCase):
                 '--rate', 4000, '--timeout', '500ms', '--max-loss', '30', d.target('udp', 'udp')]
         warm = F.probe(self.lab, 'cli', args)
         self.assertEqual(warm.rc, 0, warm)
-        base = d.resources()
+        base = d.idle_resources()
         # Requests are dropped on the daemon's input, echoes on the probe's: a datagram is
         # lost once at most (a dropped request has no echo to drop).
         self.lab.nft('srv', F.loss_ruleset(LOSS_PERCENT, 'udp', port, 'dport'))

@@ -49,7 +49,7 @@ class QueueDropsAndDelay(F.FaultCase):
         self.assertVerified(F.probe(self.lab, 'cli', stream + ['-n', 16, d.target('raw')]))
         baseline = F.probe(self.lab, 'cli', ping_args)
         self.assertEqual(baseline.rc, 0, baseline)
-        base = d.resources()
+        base = d.idle_resources()
 
         devs = [self.lab.dev('rtr', 'srv'), self.lab.dev('rtr', 'cli')]
         for dev in devs:

@@ -59,7 +59,7 @@ class Reordering(F.FaultCase):
         self.start_delayers()
         # Warm-up (see faultlab.RSS_TOLERANCE_KIB), then the baseline, then the measured run.
         self.assertVerified(F.probe(self.lab, 'cli', args + ['--seed', 1, target]))
-        base = d.resources()
+        base = d.idle_resources()
         run = F.probe(self.lab, 'cli', args + [target])
         delayed = self.stop_delayers()
         self.assertVerified(run)

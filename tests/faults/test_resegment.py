@@ -88,7 +88,7 @@ class OneByteSegments(F.FaultCase):
         proxy, target = self.start_proxy(d.port(listener['name']))
         # A short warm-up through the proxy (see faultlab.RSS_TOLERANCE_KIB).
         self.assertVerified(F.probe(self.lab, 'cli', args + ['-n', 5, '--seed', 1, target]))
-        base = d.resources()
+        base = d.idle_resources()
         frames0 = d.counters()['frames_echoed']
         tracer = Strace(d.pid)
         run = F.probe(self.lab, 'cli', args + ['-n', MESSAGES, target])

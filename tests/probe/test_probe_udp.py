@@ -234,6 +234,28 @@ class Loss(UdpTestCase):
         self.assertCounts(run, sent=20, received=19, lost=1, late=1)
         self.assertIn('loss 5.00% exceeds --max-loss 0%', self.only_error(run, 'loss')['detail'])
 
+    def test_late_echo_of_a_short_datagram(self):
+        """A header-less datagram's echo comes after --timeout, long after it (abuse-shim,
+        issue 14): late, never corrupted. Every datagram is short, so each one is alone in
+        flight: datagram 2 is lost after --timeout, 3.. go on, and the late echo of 2 arrives
+        while 9 is in flight, or after one sent long after it."""
+        for release, rate in ((9, []), (15, ['--rate', 5])):
+            with self.subTest(release=release):
+                server = self.serve(us.HoldServer(lambda d, i: i == 2, release=release))
+                run = udp_probe(server.target, '-n', 20, '-s', 16, *rate, *LOSS_TIMEOUT, *SEED)
+                self.assertFailed(run, 1)
+                self.assertCounts(run, sent=20, received=19, lost=1, late=1)
+                self.assertEqual([e['kind'] for e in run.doc['errors']], ['loss'], run)
+
+    def test_late_echoes_of_short_datagrams_in_mixed_sizes(self):
+        """Sizes 1-40 (some short, some with a header), the stream workload: the echo of the
+        first short datagram after the third is held back past --timeout: late, not corrupted."""
+        server = self.serve(us.HoldServer(lambda d, i: i >= 3 and len(d) < us.HEADER_SIZE, release=40))
+        run = udp_probe(server.target, '-n', 60, '-s', '1-40', '--workload', 'stream',
+                        '--window', 400, *LOSS_TIMEOUT, *SEED)
+        self.assertCounts(run, sent=60, received=59, lost=1, late=1)
+        self.assertEqual([e['kind'] for e in run.doc['errors']], ['loss'], run)
+
     def test_own_receive_buffer_drops_are_reported(self):
         """While the probe is stopped (SIGSTOP), the server floods it with 400 foreign
         datagrams: its socket's buffer holds some, the kernel drops the rest and says how
@@ -454,6 +476,22 @@ class Corruption(UdpTestCase):
                     self.assertEqual(err['offset'], offset, run)
                 else:
                     self.assertIsNotNone(err['offset'], run)
+
+    def test_a_short_datagram_of_another_flow_is_corrupted(self):
+        """A server that sends one client's header-less datagram to another client: that one
+        reports it (it matches neither its datagram in flight nor an earlier one). Without a
+        header it cannot tell a foreign datagram from a damaged echo of its own in flight, so
+        it counts that one corrupted (and its real echo, after, a duplicate)."""
+        for size in (1, 16, 23):
+            with self.subTest(size=size):
+                server = self.serve(us.CrossFlowServer(index=5))
+                run = udp_probe(server.target, '-n', 10, '-s', size, '-c', 2, '-T', 1,
+                                *LOSS_TIMEOUT, *SEED)
+                self.assertEqual(server.leaked, 1)
+                self.assertFailed(run, 1)
+                self.assertCounts(run, sent=20, received=19, corrupted=1, duplicated=1)
+                err = self.only_error(run, 'corrupted')
+                self.assertIn('too short for a header', err['detail'])
 
     def test_only_the_first_corruption_per_flow_is_described(self):
         server = self.serve(us.FlipServer(index=(1, 3, 4), offset=50))

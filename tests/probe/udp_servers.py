@@ -248,6 +248,52 @@ class DelayServer(UdpEchoServer):
         super().close()
 
 
+class HoldServer(UdpEchoServer):
+    """Echoes, but holds back the echo of the first datagram of each flow for which
+    `hold(data, index)` is true and sends it just before the echo of datagram `release` of
+    that flow: with a --timeout in between, a late echo that arrives while a later datagram
+    is in flight."""
+
+    def __init__(self, hold, release, **kw):
+        self.hold, self.release = hold, release
+        self.held = {}
+        self.held_index = {}
+        super().__init__(**kw)
+
+    def respond(self, data, index, addr):
+        if addr not in self.held_index and self.hold(data, index):
+            self.held[addr] = data
+            self.held_index[addr] = index
+            return []
+        if index == self.release and addr in self.held:
+            return [self.held.pop(addr), data]
+        return [data]
+
+
+class CrossFlowServer(UdpEchoServer):
+    """Echoes correctly, but leaks: a copy of datagram `index` of the first client address is
+    sent to the second one, just before the echo of that one's next datagram (so it arrives
+    while one of that flow's own datagrams is in flight)."""
+
+    def __init__(self, index, **kw):
+        self.index = index
+        self.order = []
+        self.copy = None
+        self.leaked = 0
+        super().__init__(**kw)
+
+    def respond(self, data, index, addr):
+        if addr not in self.order:
+            self.order.append(addr)
+        if index == self.index and addr == self.order[0]:
+            self.copy = data
+        elif self.copy is not None and len(self.order) >= 2 and addr == self.order[1]:
+            self.send(self.copy, addr)
+            self.copy = None
+            self.leaked += 1
+        return [data]
+
+
 class SilentServer(UdpEchoServer):
     """Receives and answers nothing."""
 

@@ -284,12 +284,43 @@ TEST_CASE("MemoryBudget: exhausted at the limit, resumable at 7/8, tight above 3
     budget.take(5000);  // memory already in use is charged past the limit
     CHECK(budget.used() == 83288);
     CHECK(budget.take_up_to(1) == 0);
-    CHECK_FALSE(budget.may_resume());
+    CHECK_FALSE(budget.try_resume());
     budget.give_back(13288);
-    CHECK(budget.may_resume());  // 70000 <= 7/8 of 80000
+    CHECK(budget.try_resume());  // 70000 <= 7/8 of 80000
     budget.set_limit(200000);    // a reload raises it
     CHECK_FALSE(budget.tight());
     CHECK_FALSE(budget.exhausted());
+}
+
+TEST_CASE("MemoryBudget: at the limit it stays paused for everyone until 7/8, whatever pages come back",
+          "[buffer][budget]") {
+    // Two workers share the budget. A read on the first finds no page: the budget pauses.
+    // Reads give back the pages they did not write, so right after, a page or two are free
+    // again; the other worker must still see the budget exhausted (not accept and serve a new
+    // connection while the first one's connections wait) until use is down to 7/8.
+    tcpecho::MemoryBudget budget(80 * 4096);
+    CHECK(budget.take_up_to(80 * 4096) == 80 * 4096);
+    CHECK(budget.take_up_to(4096) == 0);  // worker 1: no room, paused
+    CHECK(budget.paused());
+    budget.give_back(3 * 4096);             // a read gave back what it did not write
+    CHECK(budget.exhausted());              // worker 2 still sees the pause
+    CHECK(budget.take_up_to(4096) == 0);    // and gets no page
+    CHECK_FALSE(budget.try_resume());       // 77 of 80 pages: above 7/8
+    budget.give_back(7 * 4096);             // 70 pages = 7/8
+    CHECK(budget.exhausted());              // still paused until someone resumes it
+    CHECK(budget.try_resume());
+    CHECK_FALSE(budget.paused());
+    CHECK_FALSE(budget.exhausted());
+    CHECK(budget.try_resume());                    // not paused: nothing to resume
+    CHECK(budget.take_up_to(4096) == 4096);        // and reads get pages again
+
+    // An accept that finds less than a page left pauses it too.
+    tcpecho::MemoryBudget b2(10 * 4096);
+    b2.take(10 * 4096 - 100);
+    CHECK(b2.exhausted());
+    b2.give_back(4096);
+    CHECK(b2.exhausted());
+    CHECK(b2.paused());
 }
 
 namespace {
@@ -332,6 +363,7 @@ TEST_CASE("BufferPool charges the pages recv() wrote, and never passes the budge
         pool.release(a);  // at the budget ("tight"): freed, not pooled, and its pages given back
         CHECK(pool.free_count() == 0);
         CHECK(budget.used() == 0);
+        CHECK(budget.try_resume());  // what a worker's retry timer does: the pause ends
 
         Buffer* c = pool.acquire();
         CHECK(read_into(pool, *c, 100) == 100);
