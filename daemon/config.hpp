@@ -28,8 +28,9 @@ struct Limits {
     std::uint32_t output_high_watermark = 1024 * 1024;
     std::uint32_t output_low_watermark = 256 * 1024;
     // UDP listeners: replies per second to one source address (token bucket), 0 = unlimited;
-    // the bucket holds udp_burst replies (0 = one second's worth).
-    std::uint32_t udp_rate_limit = 0;
+    // the bucket holds udp_burst replies (0 = one second's worth). On by default, as in the
+    // shipped file: a hand-written config without [limits] must not make an open reflector.
+    std::uint32_t udp_rate_limit = 1000;
     std::uint32_t udp_burst = 0;
     // UDP listeners: larger datagrams arrive truncated (MSG_TRUNC) and are dropped, not echoed.
     std::uint32_t udp_max_datagram = 65535;

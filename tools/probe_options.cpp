@@ -38,7 +38,7 @@ const char kHelp[] =
     "      --window N          stream workload: bytes sent but not yet echoed (default 1M)\n"
     "      --rate R            messages/s over all connections, open loop: latency counts\n"
     "                          from when each message was due, so stalls are not hidden\n"
-    "      --split K           send each message in K pieces ...\n"
+    "      --split K           send each message in K pieces (a shorter one byte by byte) ...\n"
     "      --split-delay D     ... this long apart (default 1ms)\n"
     "      --seed S            payload seed (default: random); printed so a run can be repeated\n"
     "\n"
@@ -405,9 +405,6 @@ void parse_tcp_size(const std::optional<std::string>& size_text, const std::opti
     }
     if (o.shape.mode == FramingMode::Length && o.shape.size_max > 0xffffffffULL) {
         throw Failure{"length mode payloads are at most 4 GiB - 1"};
-    }
-    if (o.split > 1 && o.shape.size_min + o.shape.overhead() < o.split) {
-        throw Failure{"--split " + std::to_string(o.split) + " needs messages of at least that many bytes"};
     }
 }
 

@@ -157,7 +157,10 @@ void Session::start_message(TimePoint now) {
 std::uint64_t Session::piece_end() const noexcept {
     const std::uint64_t size = tx_.message_size();
     if (opt_.split <= 1) return size;
-    return size * (piece_ + 1) / opt_.split;
+    // Up to --split pieces: a message shorter than that goes in as many pieces as it has
+    // bytes (one byte each; a 0-byte message is one empty piece), never in empty ones.
+    const std::uint64_t pieces = std::max<std::uint64_t>(1, std::min<std::uint64_t>(opt_.split, size));
+    return size * (piece_ + 1) / pieces;
 }
 
 bool Session::try_send(TimePoint now) {

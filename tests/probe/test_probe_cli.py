@@ -35,7 +35,6 @@ class Usage(ProbeTestCase):
         ['--rate', '0', TARGET],
         ['--rate', 'abc', TARGET],
         ['--split', '0', TARGET],
-        ['--split', '3', '-s', '1-2', TARGET],
         ['--split-delay', 'x', TARGET],
         ['--seed', 'abc', TARGET],
         ['--recv', 'foo', TARGET],

@@ -121,6 +121,21 @@ class AgainstDaemon(ProbeTestCase):
                 self.assertEqual(run.doc['options']['split'], 4, run)
                 self.assertEqual(run.doc['options']['split_delay_us'], 200, run)
 
+    def test_split_into_more_pieces_than_bytes(self):
+        """--split K cuts each message into min(K, its length) pieces: one byte each for the
+        short ones (issue 14: it used to refuse -s 1-70000 --split 3)."""
+        n = 30
+        for mode, margs, size, overhead in (('raw', [], 3, 0), ('length', ['--mode', 'length'], 1, 4),
+                                            ('line', ['--mode', 'line'], 2, 1)):
+            with self.subTest(mode=mode):
+                run = self.probe(mode, *margs, '-s', size, '-n', n, '--split', 8, '--split-delay', '100us')
+                self.assertOk(run)
+                self.assertEqual(run.doc['totals']['send_calls'], (size + overhead) * n, run)
+        run = self.probe('raw', '-s', '1-70000', '-n', 200, '--split', 3, '--split-delay', '0')
+        self.assertOk(run)
+        self.assertGreaterEqual(run.doc['totals']['send_calls'], 200, run)
+        self.assertLessEqual(run.doc['totals']['send_calls'], 3 * 200 + 200, run)
+
     def test_slow_split_frame_is_not_a_stall(self):
         # A framed server echoes nothing until the frame is complete; sending it slowly in
         # pieces (3 x 400 ms > --timeout 1 s in total) is progress, not a stall.
@@ -206,20 +221,40 @@ class AgainstDaemon(ProbeTestCase):
                 self.assertOk(run)
 
     def test_once_512k_raw_reports_short_read(self):
-        run = self.probe('raw', '--mode', 'raw', '-s', '512K', '-n', 5, '--recv', 'once')
+        """The classic naive client against the real daemon. Whether one recv() gets a whole
+        512 KiB message is timing (measured on loopback: the first short read came at message
+        0 in 197 of 200 runs of -n 50, and in 3 runs none came at all; it once came only at
+        message 2 of 5, which an earlier version of this test took for a failure). So: up to
+        five runs of 50 messages until one has a short read, and that one must be reported
+        exactly where it happened. (A short read on every message: probe-faults, against a
+        server that echoes in 7-byte pieces.)"""
+        M = 524288
+        for _ in range(5):
+            run = self.probe('raw', '--mode', 'raw', '-s', '512K', '-n', 50, '--recv', 'once')
+            if run.rc != 0:
+                break
+            self.assertOk(run)   # every recv() got a whole message: correct, and no short read
         err = self.assertFailedWith(run, 1, 'short_read')
-        self.assertEqual(err['message'], 0, run)
-        self.assertGreater(err['offset'], 0, run)
-        self.assertLess(err['offset'], 524288, run)
+        k = err['message']
         conn = run.doc['connections'][0]
-        self.assertEqual(conn['first_recv_sizes'][0], err['offset'], run)
+        first = conn['first_recv_sizes']
+        # Messages before it were read whole, each in one call; then one recv() fell short.
+        self.assertEqual(run.doc['totals']['messages_verified'], k, run)
+        self.assertGreater(err['offset'], k * M, run)
+        self.assertLess(err['offset'], (k + 1) * M, run)
         self.assertEqual(conn['bytes_verified'], err['offset'], run)
-        self.assertEqual(run.doc['totals']['messages_verified'], 0, run)
+        if k < len(first):   # the probe keeps the first 8 recv() sizes
+            self.assertEqual(first[:k], [M] * k, run)
+            self.assertEqual(err['offset'], k * M + first[k], run)
 
-    def test_loop_reads_512k_in_several_recvs(self):
-        run = self.probe('raw', '--mode', 'raw', '-s', '512K', '-n', 5, '--recv', 'loop')
+    def test_loop_reads_512k_whatever_recv_returns(self):
+        """--recv loop reads until each message is complete, in as many calls as it takes. How
+        many is timing, not something to assert (measured on loopback: 1.01 calls per message
+        on average, 4 at most; an earlier version of this test required more than one)."""
+        run = self.probe('raw', '--mode', 'raw', '-s', '512K', '-n', 50, '--recv', 'loop')
         self.assertOk(run)
-        self.assertGreater(run.doc['recv']['calls_per_message']['max'], 1, run)
+        self.assertEqual(run.doc['totals']['bytes_verified'], 50 * 524288, run)
+        self.assertGreaterEqual(run.doc['recv']['calls'], 50, run)
 
     def test_every_recv_mode_measures_latency(self):
         # Blocking reads (waitall) once reported 0 us: the clock was read before the call.

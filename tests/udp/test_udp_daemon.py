@@ -197,6 +197,28 @@ class UdpDaemonTest(unittest.TestCase):
                          c['udp_datagrams_echoed'] + c['udp_dropped_rate_limit'])
         self.assertIn('over udp_rate_limit', d.log())
 
+    def test_rate_limit_is_on_without_the_key(self):
+        """A hand-written config without [limits] or udp_rate_limit: the built-in default is
+        the shipped one (1000/s per source address, bursts of 1000), not an open reflector."""
+        d = self.start([{'name': 'u', 'proto': 'udp'}])
+        self.assertNotIn('udp_rate_limit', d.config_text())
+        self.assertNotIn('[limits]', d.config_text())
+        target = ('127.0.0.1', d.ports['u'])
+        a = udp_client()
+        self.addCleanup(a.close)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        t0 = time.monotonic()
+        for i in range(3000):
+            a.sendto(pattern(16, i), target)
+        elapsed = time.monotonic() - t0
+        c = self.settled_counters(d, lambda c: c['udp_datagrams_received'] == 3000 and
+                                  c['udp_datagrams_received'] == c['udp_datagrams_echoed'] +
+                                  c['udp_dropped_rate_limit'] + c['udp_dropped_receive_queue'])
+        # The burst, plus one token per millisecond that passed while sending.
+        self.assertGreaterEqual(c['udp_datagrams_echoed'], 1000, c)
+        self.assertLessEqual(c['udp_datagrams_echoed'], 1000 + int(elapsed * 1000) + 1, (elapsed, c))
+        self.assertGreater(c['udp_dropped_rate_limit'], 0, c)
+
     @unittest.skipUnless(IS_ROOT, 'needs root to send from ports 7, 13, 19 and 37')
     def test_echo_and_chargen_source_ports_get_no_answer(self):
         d = self.start([{'name': 'u', 'proto': 'udp', 'extra': ['udp_rate_limit = 0']}])

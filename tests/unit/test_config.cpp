@@ -144,8 +144,10 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(l.limits.max_frame == 16 * MiB);
     CHECK(l.limits.output_high_watermark == 1 * MiB);
     CHECK(l.limits.output_low_watermark == 256 * KiB);
-    // Without the keys, UDP replies are unlimited and any datagram fits.
-    CHECK(l.limits.udp_rate_limit == 0);
+    // Without the keys, UDP replies are limited as in the shipped file (1000/s per source,
+    // bursts of one second's worth: no open reflector), and any datagram fits.
+    CHECK(l.limits.udp_rate_limit == 1000);
+    CHECK(l.limits.effective_udp_burst() == 1000);
     CHECK(l.limits.udp_burst == 0);
     CHECK(l.limits.udp_max_datagram == 65535);
 }
