@@ -46,7 +46,18 @@ std::optional<SocketAddress> SocketAddress::local_of(int fd) noexcept {
 }
 
 std::string SocketAddress::peer_text(int fd) {
+    // getsockopt(SO_PEERNAME), not getpeername(): both end in the protocol's getname(), but
+    // getpeername() asks it with peer = 1, for which inet_getname() refuses a socket in
+    // TCP_CLOSE with ENOTCONN -- the state a connection reset by its peer is in when we log
+    // it. SO_PEERNAME asks with peer = 2, which only needs the remote port to be still set
+    // (net/core/sock.c, net/ipv4/af_inet.c), so the line about a reset names the peer. It
+    // costs nothing per connection: no address is stored at accept. The kernel refuses a
+    // buffer longer than the address (EINVAL), so the IPv6 size is tried before the IPv4 one.
     SocketAddress a;
+    for (socklen_t want : {socklen_t{sizeof(sockaddr_in6)}, socklen_t{sizeof(sockaddr_in)}}) {
+        a.length_ = want;
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &a.storage_, &a.length_) == 0) return a.to_string();
+    }
     a.length_ = sizeof a.storage_;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a.storage_), &a.length_) != 0) return "unknown";
     return a.to_string();

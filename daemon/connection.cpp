@@ -250,13 +250,27 @@ void Connection::fail(const IoResult& r, const char* op) noexcept {
         close(CloseReason::PeerError);
         return;
     }
+    if (r.error == ECONNRESET || r.error == EPIPE) {
+        // The peer reset the connection (or closed it with our echo unread): how load balancer
+        // health checks and many benchmark clients hang up. Its choice, not an error of ours:
+        // counted apart, one line per connection at info (rate-limited), naming the peer.
+        slot_->worker().counters().connection_resets.add();
+        if (log_enabled(LogLevel::Info) && slot_->worker().may_log_peer_event()) {
+            LOG_INFO("connection reset by peer (%s: %s) peer=%s listener=%s", op, errno_text(r.error).c_str(),
+                     peer().c_str(), slot_->listener().config().name.c_str());
+        }
+        close(CloseReason::PeerError);
+        return;
+    }
     slot_->worker().counters().connection_errors.add();
-    if (r.status == IoStatus::Error && slot_->worker().may_log_peer_event()) {
-        LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
-                    slot_->listener().config().name.c_str());
-    } else {
-        LOG_DEBUG("connection lost: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
-                  slot_->listener().config().name.c_str());
+    if (slot_->worker().may_log_peer_event()) {
+        if (r.status == IoStatus::Error) {
+            LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(),
+                        peer().c_str(), slot_->listener().config().name.c_str());
+        } else {
+            LOG_INFO("connection lost: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
+                     slot_->listener().config().name.c_str());
+        }
     }
     close(CloseReason::PeerError);
 }

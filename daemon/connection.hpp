@@ -38,7 +38,7 @@ public:
     [[nodiscard]] bool holds_data() const noexcept { return buf_ != nullptr; }
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
     [[nodiscard]] ListenerSlot& slot() const noexcept { return *slot_; }
-    // "192.0.2.1:40000" ("unknown" once closed): for log lines.
+    // "192.0.2.1:40000", also after a reset ("unknown" once closed): for log lines.
     [[nodiscard]] std::string peer() const;
 
     // Intrusive links of the slot's idle list (ordered by last activity).

@@ -33,7 +33,8 @@ private:
     X(incomplete_frames_at_eof) /* peer half-closed with a partial frame; it was dropped */       \
     X(idle_timeouts)            /* connections closed by idle_timeout */                          \
     X(send_timeouts)            /* closed by send_timeout: echo unacknowledged (TCP_USER_TIMEOUT) */ \
-    X(connection_errors)        /* reset by the peer or failed mid-stream */                      \
+    X(connection_resets)        /* the peer reset the connection (ECONNRESET, EPIPE): its choice */ \
+    X(connection_errors)        /* failed otherwise mid-stream (unreachable, a local error) */    \
     X(read_pauses)              /* backpressure: reading stopped at output_high_watermark */      \
     X(memory_read_pauses)       /* a connection stopped reading: max_buffer_memory reached */    \
     X(memory_accept_pauses)     /* a worker stopped accepting: max_buffer_memory reached */      \

@@ -37,7 +37,9 @@ for suite in "${suites[@]}"; do
     loaded_rounds=0
     for round in $(seq 1 "$rounds"); do
         loaded=$(( round % 2 == 0 ))
+        how=quiet
         if [ "$loaded" -eq 1 ]; then
+            how=loaded
             loaded_rounds=$((loaded_rounds + 1))
             # One core busy for the whole round; bounded by the round itself (killed after).
             ( while :; do :; done ) &
@@ -52,12 +54,12 @@ for suite in "${suites[@]}"; do
             result=FAIL
             for t in $(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$out/$suite.$round.log" |
                        sed -E 's/^ *[0-9]+\/[0-9]+ +[^ ]+ +\/ +([^ ]+).*/\1/'); do
-                failures+=("$t (round $round$([ "$loaded" -eq 1 ] && echo ', loaded'))")
+                failures+=("$t (round $round, $how)")
             done
             status=1
         fi
         stop_busy
-        echo "$suite round $round/$rounds ($([ "$loaded" -eq 1 ] && echo loaded || echo quiet)): $result in $(( $(date +%s) - start )) s"
+        echo "$suite round $round/$rounds ($how): $result in $(( $(date +%s) - start )) s"
     done
     summary="$suite: $rounds rounds ($loaded_rounds loaded), ${#failures[@]} failed"
     [ "${#failures[@]}" -eq 0 ] || summary+=": $(IFS=,; echo "${failures[*]}")"

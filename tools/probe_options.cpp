@@ -82,10 +82,13 @@ const char kHelp[] =
     "counting what did not come back as a timeout (with --udp: as lost).\n"
     "\n"
     "Exit status: 0 every byte verified; 1 verification failed (mismatched, missing or extra\n"
-    "bytes); 2 usage error; 3 could not connect, connection reset, or timeout.\n"
+    "bytes); 2 usage error; 3 could not connect, connection reset, or timeout. When\n"
+    "connections fail in different ways, 1 wins: one connection with wrong bytes makes the\n"
+    "status 1 even if others were reset or timed out; 3 means no byte was wrong.\n"
     "With --udp: 0 every datagram verified and loss within --max-loss; 1 a corrupted datagram,\n"
     "or too much loss; 2 usage error, or the kernel refused the datagram size (EMSGSIZE);\n"
-    "3 a network error, e.g. nothing listening (connection refused).\n";
+    "3 a network error, e.g. nothing listening (connection refused). In that order of\n"
+    "precedence: 2 (EMSGSIZE), then 1 (corruption), then 3, then 1 (loss).\n";
 
 enum LongOnly : int {
     kFrameSize = 256,

@@ -169,18 +169,25 @@ class ConnectionStormTest(AbuseTestCase):
             self.assertProbeOk(probe(m['probe'] + ['-c', 2, '-n', 100, d.addr[name]]))
         self.assertEqual(self.settled_fd_count(d.pid), baseline)
         c = d.counters()
-        log('daemon: accepted %d, errors (RST) %d, incomplete frames at EOF %d, frames %d' % (
-            c['connections_accepted'], c['connection_errors'], c['incomplete_frames_at_eof'], c['frames_echoed']))
+        log('daemon: accepted %d, resets %d, errors %d, incomplete frames at EOF %d, frames %d' % (
+            c['connections_accepted'], c['connection_resets'], c['connection_errors'], c['incomplete_frames_at_eof'],
+            c['frames_echoed']))
         self.assertEqual(c['connections_active'], 0, c)
         self.assertGreaterEqual(c['connections_accepted'], STORM_CONNECTIONS, c)
         self.assertGreater(c['incomplete_frames_at_eof'], 0, c)  # mid-frame + FIN
-        self.assertGreater(c['connection_errors'], 0, c)         # RST
+        self.assertGreater(c['connection_resets'], 0, c)         # RST: counted as resets,
+        self.assertEqual(c['connection_errors'], 0, c)           # not as errors
 
         # The log: rate-limited (far fewer lines than events), with the "suppressed" summary,
         # and nothing at err level.
         text = d.log()
         lines = text.splitlines()
         half_closed = sum('peer half-closed inside a frame' in line for line in lines)
+        resets = [line for line in lines if 'connection reset by peer' in line]
+        self.assertGreater(len(resets), 0)
+        self.assertLess(len(resets), c['connection_resets'])   # rate-limited
+        # Each names its peer, although the kernel no longer calls the socket connected.
+        self.assertEqual([line for line in resets if 'peer=unknown' in line], [])
         suppressed = sum('suppressed' in line for line in lines)
         log('log: %d lines; %d "peer half-closed inside a frame", %d "suppressed ..."' % (
             len(lines), half_closed, suppressed))

@@ -73,7 +73,16 @@ DaemonProcess::DaemonProcess(const DaemonOptions& options) {
     log_fd_ = pipefd[0];
     reader_ = std::thread([this] { read_log(); });
     if (!wait_for_log("ready:", std::chrono::seconds(10))) {
-        throw std::runtime_error("tcpechod did not become ready; log:\n" + log_text());
+        // The destructor does not run for a constructor that throws: end the child and the
+        // log reader here, or the joinable thread's destructor aborts the whole test program
+        // instead of reporting this.
+        std::string log = log_text();
+        ::kill(pid_, SIGKILL);  // our own child, by PID
+        ::waitpid(pid_, nullptr, 0);
+        if (reader_.joinable()) reader_.join();
+        ::close(log_fd_);
+        ::unlink(config_path_.c_str());
+        throw std::runtime_error("tcpechod did not become ready; log:\n" + log);
     }
 }
 

@@ -127,13 +127,21 @@ TEST_CASE("send_timeout reclaims a connection whose peer stopped taking its echo
     expect_echo(fresh.get(), "others are served");
 }
 
-TEST_CASE("max_buffer_memory: at the budget reads and accepts pause, memory stays bounded, and it recovers",
+TEST_CASE("max_buffer_memory: peers not reading their echo are held at the budget, memory stays bounded, and it "
+          "recovers",
           "[budget][max_buffer_memory]") {
     // 8 MiB over all connections; each stuck peer may make the daemon hold about 1 MiB
     // (output_high_watermark), so a dozen of them reach the budget.
     // The budget counts the pages of a buffer that recv() wrote, which is what becomes
     // resident; meson's MALLOC_PERTURB_ makes malloc fill every new 1 MiB buffer, all pages
     // resident at once (measured: 10.3-11.3 MiB growth). The daemon runs without it here.
+    //
+    // Whether a new connection is served meanwhile is not checked here: the kernel's send
+    // buffers of the stuck connections keep growing for a while (autotuning, as ACKs of the
+    // zero-window probes come in), so the daemon's buffers do drain into them, and at 7/8 of
+    // the budget it rightly reads and accepts again (measured under load: down to 7 of 8 MiB
+    // within a second, bytes_sent +4.3 MB with no peer reading). The next test holds the
+    // budget with what nothing can drain.
     ::setenv("MALLOC_PERTURB_", "0", 1);
     DaemonProcess d(config(listener("raw", "raw"), "max_buffer_memory = \"8MiB\""));
     UniqueFd warm = connect_to(d.port("raw"));
@@ -151,20 +159,64 @@ TEST_CASE("max_buffer_memory: at the budget reads and accepts pause, memory stay
     REQUIRE(d.counter("memory_accept_pauses") >= 1);
     check_rss_within_budget(d, rss_before, 8 * 1024);
 
-    // A new connection is not accepted while the budget is full: its echo does not come.
-    UniqueFd waiting = connect_to(d.port("raw"));  // completes in the kernel's backlog
-    send_all(waiting.get(), "queued");
-    REQUIRE_FALSE(readable_within(waiting.get(), 1s));
-    check_rss_within_budget(d, rss_before, 8 * 1024);
-
-    // The load goes away: the waiting connection is accepted and served, and so are new ones.
+    // The load goes away: everyone is served again, new connections too.
     for (auto& h : hogs) close_with_reset(h);
-    REQUIRE(recv_string(waiting.get(), 6, 5s) == "queued");
     REQUIRE(d.wait_for_log("reading (", 5s));
     expect_echo(warm.get(), "served again");
     UniqueFd fresh = connect_to(d.port("raw"));
     expect_echo(fresh.get(), "new connections too");
     fresh.reset();
-    waiting.reset();
+    REQUIRE(fd_count_becomes(d, fds_before));  // every hog's fd is gone again
+}
+
+TEST_CASE("max_buffer_memory: at the budget new connections wait in the backlog, on every worker, until memory is "
+          "freed",
+          "[budget][max_buffer_memory]") {
+    // Partial frames hold the budget: a 4 MiB length-mode frame of which 3 MiB were sent is
+    // kept whole until it completes, and nothing can drain it (there is no echo yet). Three
+    // such peers fill 8 MiB for good. Two workers: the pause must hold for both, also when a
+    // read gives a page or two back (integration-budget failed one run in a few when the
+    // other worker saw a free page and accepted, issue 14).
+    ::setenv("MALLOC_PERTURB_", "0", 1);
+    DaemonProcess d(config(listener("raw", "raw") + listener("length", "length", "max_frame = \"4MiB\""),
+                           "max_buffer_memory = \"8MiB\""));
+    UniqueFd warm = connect_to(d.port("raw"));
+    expect_echo(warm.get(), "warm-up");
+    const long rss_before = d.rss_kib();
+    const int fds_before = d.fd_count();
+
+    std::vector<UniqueFd> hogs;
+    for (int i = 0; i < 5; ++i) {
+        hogs.push_back(connect_to(d.port("length")));
+        send_all(hogs.back().get(), length_frame(std::string(4 << 20, 'f')).substr(0, 4));  // the header
+        send_without_reading(hogs.back().get(), 3ULL << 20, 300ms);  // 3 of its 4 MiB
+    }
+    REQUIRE(d.wait_for_log("max_buffer_memory reached", 5s));
+    REQUIRE(d.counter("memory_read_pauses") >= 1);
+    check_rss_within_budget(d, rss_before, 8 * 1024);
+
+    // New connections are not served while the budget is full, whichever worker they reach.
+    std::vector<UniqueFd> waiting;
+    for (int i = 0; i < 4; ++i) {
+        waiting.push_back(connect_to(d.port("raw")));  // completes in the kernel's backlog
+        send_all(waiting.back().get(), "queued");
+    }
+    for (auto& w : waiting) {
+        if (readable_within(w.get(), 250ms)) {
+            FAIL("a connection was served while the budget was full; daemon log:\n" << d.log_text());
+        }
+    }
+    REQUIRE(d.counter("memory_accept_pauses") >= 1);
+    check_rss_within_budget(d, rss_before, 8 * 1024);
+
+    // The load goes away: the waiting connections are accepted and served, and so are new ones.
+    for (auto& h : hogs) close_with_reset(h);
+    for (auto& w : waiting) REQUIRE(recv_string(w.get(), 6, 5s) == "queued");
+    REQUIRE(d.wait_for_log("reading (", 5s));
+    expect_echo(warm.get(), "served again");
+    UniqueFd fresh = connect_to(d.port("length"));
+    expect_echo(fresh.get(), length_frame("new connections too"));
+    fresh.reset();
+    waiting.clear();
     REQUIRE(fd_count_becomes(d, fds_before));  // every hog's fd is gone again
 }

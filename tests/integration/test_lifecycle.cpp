@@ -1,4 +1,6 @@
 // Connection and process lifecycle: half-close, reset, drain on SIGTERM, command line.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -66,6 +68,27 @@ TEST_CASE("a reset mid-frame frees the connection; the daemon keeps serving", "[
     REQUIRE(back);
     send_all(keep.get(), length_frame("still"));
     REQUIRE(recv_string(keep.get(), 9, 5s) == length_frame("still"));
+}
+
+TEST_CASE("a reset is counted as a reset, not an error, and its log line names the peer", "[lifecycle][reset]") {
+    DaemonProcess d(config(listener("raw", "raw")));
+    UniqueFd c = connect_to(d.port("raw"));
+    send_all(c.get(), "ping");
+    REQUIRE(recv_string(c.get(), 4, 5s) == "ping");
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    REQUIRE(::getsockname(c.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0);
+    const std::string peer = "peer=127.0.0.1:" + std::to_string(ntohs(local.sin_port)) + " listener=raw";
+    close_with_reset(c);
+    // After the reset the kernel no longer calls the socket connected (getpeername: ENOTCONN);
+    // the line must still say who it was (it said peer=unknown before issue 14).
+    REQUIRE(d.wait_for_log("connection reset by peer", 5s));
+    const std::string log = d.log_text();
+    INFO(log);
+    CHECK(log.find("info: connection reset by peer (recv: Connection reset by peer) " + peer) != std::string::npos);
+    CHECK(log.find("peer=unknown") == std::string::npos);
+    CHECK(d.counter("connection_resets") == 1);
+    CHECK(d.counter("connection_errors") == 0);
 }
 
 TEST_CASE("SIGTERM during a transfer: it completes intact and the daemon exits 0", "[lifecycle][drain]") {

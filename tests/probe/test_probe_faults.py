@@ -4,10 +4,13 @@ must fail the run with the right exit status, error kind and stream offset; the 
 data fault must be reported at is computed by the server from the bytes it really received
 and sent."""
 
+import os
 import socket
 
 import faulty_servers as fs
 from probe_common import ProbeTestCase, hex_bytes, main, run_probe
+
+MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'man', 'tcpecho-probe.1')
 
 
 class FaultTestCase(ProbeTestCase):
@@ -268,6 +271,11 @@ class StreamFaults(FaultTestCase):
         kinds = sorted(e['kind'] for e in run.errors)
         self.assertEqual(kinds, ['mismatch', 'timeout', 'timeout'], run)
         self.assertEqual({e['offset'] for e in run.errors}, {1500}, run)
+        # ... and --help and the man page say so (issue 14: it was not written down).
+        help_text = ' '.join(run_probe(['--help'], json_output=False).stdout.split())
+        self.assertIn('When connections fail in different ways, 1 wins', help_text)
+        with open(MAN_PAGE) as f:
+            self.assertIn('When connections fail in different ways, 1 wins', f.read())
 
 
 class Fragmentation(FaultTestCase):
