@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace tcpecho {
@@ -37,6 +38,11 @@ private:
     std::uint64_t suppressed_ = 0;
     std::uint64_t window_start_ms_ = 0;
 };
+
+// "1 listener", "2 listeners": a count with its noun, for messages.
+inline std::string count_text(std::uint64_t n, std::string_view one, std::string_view many) {
+    return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
 
 }  // namespace tcpecho
 

@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     if (check_only) {
-        std::printf("%s: configuration OK (%zu listeners)\n", config.source.c_str(), config.listeners.size());
+        std::printf("%s: configuration OK (%s)\n", config.source.c_str(),
+                    tcpecho::count_text(config.listeners.size(), "listener", "listeners").c_str());
         return 0;
     }
     tcpecho::log_set_level(config.log_level);

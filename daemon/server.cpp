@@ -59,8 +59,8 @@ void Server::log_listeners(const ListenerSet& set, const char* verb) const {
 std::string Server::status_text() const {
     StatsSnapshot s = snapshot();
     std::uint64_t errors = s.connection_errors + s.frames_too_large + s.udp_send_errors + s.udp_receive_errors;
-    std::string out = std::to_string(table_.current()->size()) + " listeners, " +
-                      std::to_string(s.active_connections()) + " connections (" +
+    std::string out = count_text(table_.current()->size(), "listener", "listeners") + ", " +
+                      count_text(s.active_connections(), "connection", "connections") + " (" +
                       std::to_string(s.connections_accepted) + " accepted), " + std::to_string(s.bytes_sent) +
                       " bytes echoed, " + std::to_string(s.frames_echoed) + " frames, " +
                       std::to_string(s.udp_datagrams_echoed) + " datagrams, " + std::to_string(errors) + " errors; ";
@@ -138,8 +138,8 @@ void Server::on_worker_event() {
     if (reload_in_flight_ && applied >= table_.current()->generation) {
         reload_in_flight_ = false;
         ++reloads_ok_;
-        LOG_NOTICE("reload complete: %s serves %zu listeners; connections opened before keep their settings",
-                   config_.source.c_str(), table_.current()->size());
+        LOG_NOTICE("reload complete: %s serves %s; connections opened before keep their settings",
+                   config_.source.c_str(), count_text(table_.current()->size(), "listener", "listeners").c_str());
         // After STOPPING=1 (SIGTERM during the reload) the manager must not hear READY=1.
         if (!draining_) notifier_.ready(status_text());
         if (reload_queued_ && !draining_) {
@@ -198,8 +198,8 @@ int Server::run() {
         control_ = nullptr;
         throw;
     }
-    LOG_NOTICE("ready: %u workers, %zu listeners, config %s, loop %s%s", n, table_.current()->size(),
-               config_.source.c_str(), std::string(to_string(loop_strategy_from_env())).c_str(),
+    LOG_NOTICE("ready: %s, %s, config %s, loop %s%s", count_text(n, "worker", "workers").c_str(),
+               count_text(table_.current()->size(), "listener", "listeners").c_str(), config_.source.c_str(), std::string(to_string(loop_strategy_from_env())).c_str(),
                table_.socket_activated() ? ", sockets from systemd" : "");
     notifier_.ready(status_text());
 
@@ -225,9 +225,9 @@ int Server::run() {
         }
         draining_ = true;
         StatsSnapshot s = snapshot();
-        notifier_.stopping("draining " + std::to_string(s.active_connections()) + " connections");
-        LOG_NOTICE("%s: draining %llu connections (no new ones accepted; up to %llu ms)", signame,
-                   static_cast<unsigned long long>(s.active_connections()),
+        const std::string draining = count_text(s.active_connections(), "connection", "connections");
+        notifier_.stopping("draining " + draining);
+        LOG_NOTICE("%s: draining %s (no new ones accepted; up to %llu ms)", signame, draining.c_str(),
                    static_cast<unsigned long long>(config_.drain_timeout_ms));
         for (const auto& w : workers_) w->request_drain();
         drain_deadline.start(static_cast<double>(config_.drain_timeout_ms) / 1000.0);
@@ -243,8 +243,8 @@ int Server::run() {
 
     StatsSnapshot s = snapshot();
     if (s.drain_forced_closes > 0) {
-        LOG_WARNING("drain incomplete: force-closed %llu connections",
-                    static_cast<unsigned long long>(s.drain_forced_closes));
+        LOG_WARNING("drain incomplete: force-closed %s",
+                    count_text(s.drain_forced_closes, "connection", "connections").c_str());
     }
     LOG_NOTICE("stopped: counters %s", s.format().c_str());
     return 0;

@@ -324,10 +324,9 @@ void Worker::retry_after_memory_pause() noexcept {
     });
     if (!accept_retry_.active()) resume_accepting();  // else out of fds too: that timer resumes it
     if (may_log_peer_event()) {
-        LOG_NOTICE("worker %u: buffer memory down to %llu of %llu bytes: reading (%zu connections) and accepting "
-                   "again",
-                   index_, static_cast<unsigned long long>(budget.used()),
-                   static_cast<unsigned long long>(budget.limit()), resumed);
+        LOG_NOTICE("worker %u: buffer memory down to %llu of %llu bytes: reading (%s) and accepting again", index_,
+                   static_cast<unsigned long long>(budget.used()), static_cast<unsigned long long>(budget.limit()),
+                   count_text(resumed, "connection", "connections").c_str());
     }
 }
 

@@ -44,7 +44,20 @@ int main(int argc, char** argv) {
     Options options = std::get<Options>(parsed);
     if (!options.seed_given) options.seed = random_seed();
     const bool human = !options.json && !options.quiet;
-    const bool progress = human && options.progress.value_or(::isatty(STDOUT_FILENO) == 1);
+    // Progress goes where someone is watching: stdout when it is a terminal; else stderr when
+    // that is one (stdout piped or redirected, or -J): a UDP run against a lossy server waits
+    // --timeout for every lost datagram and would otherwise say nothing for minutes.
+    // --progress forces it (to stdout, with -J to stderr); --no-progress and -q turn it off.
+    std::FILE* progress_out = nullptr;
+    if (!options.quiet) {
+        if (options.progress.has_value()) {
+            if (*options.progress) progress_out = human ? stdout : stderr;
+        } else if (human && ::isatty(STDOUT_FILENO) == 1) {
+            progress_out = stdout;
+        } else if (::isatty(STDERR_FILENO) == 1) {
+            progress_out = stderr;
+        }
+    }
 
     // One fd per connection: use what the hard limit allows, as load tools do.
     rlimit files{};
@@ -59,9 +72,9 @@ int main(int argc, char** argv) {
 
     Progress before{0, 0, 0, 0, 0};
     std::function<void(const Progress&)> on_progress;
-    if (progress) {
+    if (progress_out != nullptr) {
         on_progress = [&](const Progress& now) {
-            print_progress(stdout, now, before);
+            print_progress(progress_out, now, before);
             before = now;
         };
     }

@@ -38,6 +38,8 @@ void print_udp_header(std::FILE* out, const Options& o) {
                  o.port.c_str(), std::string(to_string(o.workload)).c_str(),
                  plural(o.connections, "flow", "flows").c_str(), amount.c_str(), payload_size_text(o).c_str(),
                  rate.c_str(), static_cast<double>(o.timeout_us) / 1e6, o.seed);
+    std::fprintf(out, "(a datagram not echoed within the timeout is lost: each loss makes a flow wait that long, so\n"
+                      " against a lossy path the run takes longer; progress: --progress)\n");
     std::fflush(out);
 }
 

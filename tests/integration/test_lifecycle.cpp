@@ -132,7 +132,7 @@ TEST_CASE("drain_timeout force-closes what is left, says how many, exits 0", "[l
     REQUIRE(status.has_value());
     REQUIRE(*status == 0);
     REQUIRE(took < 3s);
-    REQUIRE(d.log_text().find("force-closed 1 connections") != std::string::npos);
+    REQUIRE(d.log_text().find("force-closed 1 connection\n") != std::string::npos);
     REQUIRE(closed_by_peer_within(stuck.get(), 1s));
 }
 
@@ -152,6 +152,10 @@ TEST_CASE("command line: --help, --version, --check-config and exit statuses", "
     auto [ok_status, ok] = run_tcpechod({"--check-config", "--config", good});
     REQUIRE(ok_status == 0);
     REQUIRE(ok.find("configuration OK (4 listeners)") != std::string::npos);
+    std::string one = write_temp_file(config(listener("raw", "raw")));
+    auto [one_status, one_out] = run_tcpechod({"--check-config", "--config", one});
+    REQUIRE(one_status == 0);
+    REQUIRE(one_out.find("configuration OK (1 listener)") != std::string::npos);  // not "1 listeners"
 
     std::string bad = write_temp_file("workers = 1\n[limits]\nmax_frame = 0\n");
     auto [bad_status, bad_out] = run_tcpechod({"--check-config", "--config", bad});

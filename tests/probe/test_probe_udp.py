@@ -703,9 +703,37 @@ class Output(UdpTestCase):
         self.assertEqual(run.rc, 0, run)
         self.assertGreaterEqual(len(re.findall(r'^\[ +\d+\.\ds\] .* verified', run.stdout,
                                                re.M)), 2, run)
-        # -J with --progress is still one document.
+        # -J with --progress is still one document; the progress lines go to stderr.
         run = udp_probe(server.target, '--progress', '-t', '1.5s', '--rate', 100)
         self.assertEqual(run.rc, 0, run)
+        self.assertGreaterEqual(len(re.findall(r'^\[ +\d+\.\ds\] .* verified', run.stderr, re.M)), 1, run)
+
+    def test_progress_on_a_terminal_stderr_when_stdout_is_piped(self):
+        """stdout piped (| tee, > file), stderr a terminal: progress shows there, so a run
+        that waits --timeout for every lost datagram is not silent for minutes (issue 14)."""
+        import pty
+        server = self.serve(us.DropEveryServer(2))
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        try:
+            p = subprocess.run([PROBE, '--udp', '-n', '6', '-s', '100', '--timeout', '1s', '--max-loss', '100',
+                                server.target], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=slave, text=True, timeout=60)
+        finally:
+            os.close(slave)
+        err = b''
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:   # EIO: the slave side is closed and everything was read
+                break
+            if not chunk:
+                break
+            err += chunk
+        self.assertEqual(p.returncode, 0, (p.stdout, err))
+        self.assertRegex(err.decode(), r'\[ +\d+\.\ds\] .* verified')
+        self.assertNotRegex(p.stdout, r'\[ +\d+\.\ds\]')   # stdout keeps the report only
+        self.assertIn('each loss makes a flow wait that long', p.stdout)
 
 
 # ---- the real daemon ------------------------------------------------------------------------

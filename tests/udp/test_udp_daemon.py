@@ -334,9 +334,9 @@ class UdpDaemonTest(unittest.TestCase):
         self.assertGreaterEqual(self.counters(d)['read_pauses'], 1, d.log())
         d.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5
-        while 'SIGTERM: draining 1 connections' not in d.log() and time.monotonic() < deadline:
+        while 'SIGTERM: draining 1 connection ' not in d.log() and time.monotonic() < deadline:
             time.sleep(0.02)
-        self.assertIn('SIGTERM: draining 1 connections', d.log())
+        self.assertIn('SIGTERM: draining 1 connection ', d.log())
         time.sleep(0.2)
         self.assertIsNone(d.proc.poll(), 'the daemon should still be draining the TCP connection')
         u.send(b'during the drain')
