@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup-deps.sh
+scripts/setup-deps.sh demo
 if [ ! -d build ]; then
     meson setup build --buildtype=release -Dtests=false >/dev/null
 fi

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 fast=0
 [ "${1:-}" = "--fast" ] && fast=1
 
-scripts/setup-deps.sh
+scripts/setup-deps.sh test
 
 # run_suite DIR [meson setup options...] [-- meson test options...]
 run_suite() {
