@@ -45,8 +45,11 @@ std::size_t round_up_to_page(std::size_t n) noexcept { return (n + kPage - 1) / 
 
 }  // namespace
 
-BufferPool::~BufferPool() {
+BufferPool::~BufferPool() { trim(); }
+
+void BufferPool::trim() noexcept {
     for (Buffer* b : free_) destroy(b);
+    free_.clear();
 }
 
 void BufferPool::destroy(Buffer* b) noexcept {

@@ -95,6 +95,10 @@ public:
     // Buffer::reserve, keeping the account right when the buffer moves to bigger storage.
     bool reserve(Buffer& b, std::size_t min_writable, std::size_t max_capacity);
 
+    // Frees the pooled buffers and gives back what they were charged (at max_buffer_memory:
+    // idle pool pages must not keep the budget from draining).
+    void trim() noexcept;
+
     [[nodiscard]] std::size_t buffer_size() const noexcept { return buffer_size_; }
     [[nodiscard]] std::size_t free_count() const noexcept { return free_.size(); }
     [[nodiscard]] std::size_t lent_count() const noexcept { return lent_; }

@@ -35,6 +35,16 @@ void Connection::on_io(std::uint32_t events) noexcept {
         flags_ &= static_cast<std::uint8_t>(~kWriteBlocked);
         if (!flush()) return;
     }
+    if ((events & EPOLLERR) != 0 && (flags_ & kMemoryPaused) != 0) {
+        // Paused for memory, it does not read, so a recv() would never report the reset: ask
+        // the socket. Holding a partial frame, it would otherwise keep its memory until
+        // idle_timeout, and with every holder paused the budget could never drain.
+        IoResult r = pending_error(fd_);
+        if (r.status != IoStatus::WouldBlock) {
+            fail(r, "recv");
+            return;
+        }
+    }
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) read_input();
 }
 

@@ -1,5 +1,6 @@
 #include "fd.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +36,14 @@ IoResult failure(int err) noexcept {
 }
 
 }  // namespace
+
+IoResult pending_error(int fd) noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) return {IoStatus::WouldBlock, 0, 0};
+    return failure(err);
+}
 
 IoResult recv_some(int fd, void* buf, std::size_t len, int flags) noexcept {
     for (;;) {

@@ -57,6 +57,11 @@ struct IoResult {
 IoResult recv_some(int fd, void* buf, std::size_t len, int flags = 0) noexcept;
 IoResult send_some(int fd, const void* buf, std::size_t len, int flags = 0) noexcept;
 
+// The socket's pending error (getsockopt SO_ERROR), as an IoResult: PeerGone or Error with
+// it, or WouldBlock when there is none. For a connection that is not reading (paused) and is
+// told of an error by EPOLLERR: a recv() would report it, but must not be called.
+IoResult pending_error(int fd) noexcept;
+
 enum class AcceptStatus : std::uint8_t {
     Accepted,
     WouldBlock,  // queue drained
@@ -72,7 +77,7 @@ struct AcceptResult {
 };
 
 // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). The peer address is not asked for: it is looked up
-// (getpeername) only on the rare paths that log it.
+// (SocketAddress::peer_text) only on the rare paths that log it.
 AcceptResult accept_connection(int listen_fd) noexcept;
 
 std::string errno_text(int error);

@@ -38,7 +38,7 @@ public:
     // the whole pages there is room for (0 when exhausted or paused). Returns what was charged.
     // Finding no room for a page pauses the budget (see exhausted()).
     [[nodiscard]] std::size_t take_up_to(std::size_t n) noexcept {
-        if (paused()) return 0;
+        if (!try_resume()) return 0;
         std::uint64_t current = used_.load(std::memory_order_relaxed);
         for (;;) {
             const std::uint64_t lim = limit();
@@ -59,8 +59,10 @@ public:
     // "less than a page left right now": at the limit pages come and go by the read (a read
     // gives back what it did not write), and a worker that saw a free page would accept and
     // serve a new connection while the others wait (integration-budget, issue 14).
+    // A pause set by a read that went on in pages it already had (so no worker polls for the
+    // end of it) ends here too, at the same 7/8.
     [[nodiscard]] bool exhausted() noexcept {
-        if (paused()) return true;
+        if (!try_resume()) return true;
         const std::uint64_t u = used(), lim = limit();
         if (u < lim && lim - u >= kPage) return false;
         paused_.store(true, std::memory_order_relaxed);

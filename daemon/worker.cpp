@@ -301,6 +301,7 @@ void Worker::on_memory_exhausted() noexcept {
     if (memory_paused_) return;
     memory_paused_ = true;
     stats_.memory_accept_pauses.add();
+    buffers_.trim();  // this worker's idle buffers hold budget too
     pause_accepting(0);
     if (const MemoryBudget& budget = *buffers_.budget(); may_log_peer_event()) {
         LOG_WARNING("worker %u: max_buffer_memory reached (%llu of %llu bytes): not reading or accepting until "

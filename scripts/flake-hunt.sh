@@ -23,7 +23,14 @@ while [ $# -gt 0 ]; do
 done
 [ "${#suites[@]}" -gt 0 ] || { echo "flake-hunt: name at least one suite" >&2; exit 2; }
 [ -d "$build" ] || { echo "flake-hunt: no build directory $build (meson setup $build first)" >&2; exit 2; }
-ninja -C "$build" >/dev/null
+if ! built=$(ninja -C "$build" 2>&1); then echo "$built" >&2; exit 1; fi
+for suite in "${suites[@]}"; do
+    # meson runs nothing, and says OK, for a suite name it does not know.
+    if ! meson test -C "$build" --list --suite "$suite" 2>/dev/null | grep -q ' / '; then
+        echo "flake-hunt: no tests in suite '$suite' (meson test -C $build --list)" >&2
+        exit 2
+    fi
+done
 
 out="$build/flake-hunt"
 mkdir -p "$out"
@@ -52,8 +59,10 @@ for suite in "${suites[@]}"; do
             result=ok
         else
             result=FAIL
-            for t in $(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$out/$suite.$round.log" |
-                       sed -E 's/^ *[0-9]+\/[0-9]+ +[^ ]+ +\/ +([^ ]+).*/\1/'); do
+            # The results before meson's "Summary of Failures", which lists each failure again.
+            for t in $(sed '/^Summary of Failures/q' "$out/$suite.$round.log" |
+                       grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' |
+                       sed -E 's/^ *[0-9]+\/[0-9]+ +[^ ]+ +\/ +([^ ]+).*/\1/' | sort -u); do
                 failures+=("$t (round $round, $how)")
             done
             status=1

@@ -345,9 +345,14 @@ void UdpFlow::on_short(std::span<const std::byte> got, std::size_t length, TimeP
 std::optional<std::uint64_t> UdpFlow::earlier_short_matching(std::span<const std::byte> got,
                                                               std::optional<std::uint64_t> current) const noexcept {
     const std::uint64_t kept = std::min<std::uint64_t>(short_sent_, kShortHistory);
+    // Which earlier ones may have an echo still coming: the one just before (a duplicate of
+    // it), and any counted lost (a late echo). Not every one received: with 1-byte datagrams
+    // one in 256 would match a damaged echo by chance, and a damaged echo must stay corrupted.
+    const std::uint64_t previous = (current ? *current : tracker_.next_seq()) - 1;
     for (std::uint64_t k = 1; k <= kept; ++k) {  // newest first
         const std::uint64_t seq = recent_short_[(short_sent_ - k) % kShortHistory];
         if (current && seq == *current) continue;
+        if (seq != previous && tracker_.lookup(seq).state != udp::SeqTracker::State::Lost) continue;
         // Its own size, as sent: an echo of another length is not a copy of it.
         if (size_of(seq) != got.size()) continue;
         if (udp::check_datagram(got, got.size(), id_of(seq), std::nullopt).defect == Defect::None) return seq;

@@ -79,7 +79,8 @@ private:
     // The one datagram in flight when it is too short for a header.
     [[nodiscard]] std::optional<std::uint64_t> short_in_flight() const noexcept;
     // The most recent earlier short datagram (not `current`) whose bytes `got` are: a late
-    // or duplicated echo of it. Searched among the last kShortHistory short ones sent.
+    // echo of one counted lost, or a duplicate of the one just before. Searched among the
+    // last kShortHistory short ones sent.
     [[nodiscard]] std::optional<std::uint64_t> earlier_short_matching(std::span<const std::byte> got,
                                                                       std::optional<std::uint64_t> current) const noexcept;
     bool try_send(TimePoint now);

@@ -220,3 +220,54 @@ TEST_CASE("max_buffer_memory: at the budget new connections wait in the backlog,
     waiting.clear();
     REQUIRE(fd_count_becomes(d, fds_before));  // every hog's fd is gone again
 }
+
+namespace {
+
+// Polls until `name` reaches at least `want` (the daemon counts as it reads).
+bool counter_reaches(DaemonProcess& d, const char* name, std::uint64_t want) {
+    for (int i = 0; i < 250; ++i) {
+        if (d.counter(name) >= want) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("max_buffer_memory: peers that reset while paused for memory give their memory back",
+          "[budget][max_buffer_memory]") {
+    // Every holder of the budget paused for memory, then reset by its peer. A paused
+    // connection does not read, so without asking the socket (EPOLLERR, SO_ERROR) it would
+    // keep its partial frame until idle_timeout, and the budget would never drain: nobody
+    // would be accepted again (found in review, issue 14). One worker, so the order is known.
+    ::setenv("MALLOC_PERTURB_", "0", 1);
+    DaemonProcess d(config(listener("raw", "raw") + listener("length", "length", "max_frame = 4194300"),
+                           "max_buffer_memory = \"4MiB\"", 1));
+    const std::string header = length_frame(std::string(4194300, 'f')).substr(0, 4);
+    // A: exactly 3 MiB of a frame (a page boundary: it has no charged room left), all read.
+    UniqueFd a = connect_to(d.port("length"));
+    send_all(a.get(), header);
+    send_all(a.get(), std::string((3U << 20) - 4, 'f'));  // within the budget: all of it is read
+    REQUIRE(counter_reaches(d, "bytes_received", 3ULL << 20));
+    // B: 2 MiB more than the budget has room for: read up to the budget, then paused.
+    UniqueFd b = connect_to(d.port("length"));
+    send_all(b.get(), header);
+    send_without_reading(b.get(), 2ULL << 20, 300ms);
+    REQUIRE(d.wait_for_log("max_buffer_memory reached", 5s));
+    REQUIRE(counter_reaches(d, "memory_read_pauses", 1));
+    // A sends one byte more: it needs a new page, and is paused too.
+    const std::uint64_t pauses = d.counter("memory_read_pauses");
+    send_all(a.get(), "f");
+    REQUIRE(counter_reaches(d, "memory_read_pauses", pauses + 1));
+    UniqueFd waiting = connect_to(d.port("raw"));
+    send_all(waiting.get(), "queued");
+    REQUIRE_FALSE(readable_within(waiting.get(), 300ms));
+    // Both reset: their memory comes back, and the waiting connection is served.
+    close_with_reset(a);
+    close_with_reset(b);
+    if (!readable_within(waiting.get(), 5s)) {
+        FAIL("the budget did not drain after the paused peers reset; daemon log:\n" << d.log_text());
+    }
+    REQUIRE(recv_string(waiting.get(), 6, 1s) == "queued");
+    CHECK(d.counter("connection_resets") == 2);
+}

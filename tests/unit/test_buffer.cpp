@@ -307,12 +307,23 @@ TEST_CASE("MemoryBudget: at the limit it stays paused for everyone until 7/8, wh
     CHECK(budget.take_up_to(4096) == 0);    // and gets no page
     CHECK_FALSE(budget.try_resume());       // 77 of 80 pages: above 7/8
     budget.give_back(7 * 4096);             // 70 pages = 7/8
-    CHECK(budget.exhausted());              // still paused until someone resumes it
-    CHECK(budget.try_resume());
+    CHECK(budget.paused());                 // until someone looks
+    CHECK(budget.try_resume());             // a worker's retry timer
     CHECK_FALSE(budget.paused());
     CHECK_FALSE(budget.exhausted());
     CHECK(budget.try_resume());                    // not paused: nothing to resume
     CHECK(budget.take_up_to(4096) == 4096);        // and reads get pages again
+
+    // A pause set by a read that then went on in pages it already had: no worker polls for
+    // its end, so the next accept or read ends it, once use is down to 7/8.
+    tcpecho::MemoryBudget b3(80 * 4096);
+    CHECK(b3.take_up_to(80 * 4096) == 80 * 4096);
+    CHECK(b3.take_up_to(4096) == 0);
+    CHECK(b3.paused());
+    b3.give_back(40 * 4096);
+    CHECK_FALSE(b3.exhausted());             // ends the pause
+    CHECK_FALSE(b3.paused());
+    CHECK(b3.take_up_to(1) == 1);
 
     // An accept that finds less than a page left pauses it too.
     tcpecho::MemoryBudget b2(10 * 4096);
@@ -379,6 +390,25 @@ TEST_CASE("BufferPool charges the pages recv() wrote, and never passes the budge
         pool.release(d);
     }
     CHECK(budget.used() == 0);  // the pool's destructor gave back what its free buffers held
+}
+
+TEST_CASE("BufferPool::trim frees the pooled buffers and gives back their charge", "[buffer][budget]") {
+    tcpecho::MemoryBudget budget(64 * 1024 * 1024);
+    BufferPool pool(1024 * 1024, 4);
+    pool.set_budget(&budget);
+    Buffer* a = pool.acquire();
+    Buffer* b = pool.acquire();
+    REQUIRE(read_into(pool, *a, 10000) == 10000);
+    REQUIRE(read_into(pool, *b, 100) == 100);
+    a->consume(a->size());
+    b->consume(b->size());
+    pool.release(a);
+    pool.release(b);
+    CHECK(pool.free_count() == 2);
+    CHECK(budget.used() == 3 * 4096 + 4096);  // pooled buffers keep their pages charged
+    pool.trim();
+    CHECK(pool.free_count() == 0);
+    CHECK(budget.used() == 0);
 }
 
 TEST_CASE("BufferPool: reads in flight at once share the budget instead of each passing it", "[buffer][budget]") {
