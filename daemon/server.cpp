@@ -199,7 +199,8 @@ int Server::run() {
         throw;
     }
     LOG_NOTICE("ready: %s, %s, config %s, loop %s%s", count_text(n, "worker", "workers").c_str(),
-               count_text(table_.current()->size(), "listener", "listeners").c_str(), config_.source.c_str(), std::string(to_string(loop_strategy_from_env())).c_str(),
+               count_text(table_.current()->size(), "listener", "listeners").c_str(), config_.source.c_str(),
+               std::string(to_string(loop_strategy_from_env())).c_str(),
                table_.socket_activated() ? ", sockets from systemd" : "");
     notifier_.ready(status_text());
 
