@@ -7,7 +7,8 @@ connection, tcpechod (workers = 1) against the blocking thread-per-connection pe
   loadgen  bench/loadgen.c bulk: a sender thread and a reader, 1 MiB buffers, count only
 
 Rounds alternate the servers (order rotated), so both see the same machine. Server CPU is
-utime + stime of the server process from /proc at the run's edges. Then one more run per
+read at the run's edges: from a cgroup holding only that server (root; nanoseconds, its
+ended threads included), else utime + stime from /proc (clock ticks). Then one more run per
 server and client under `perf stat` counts the server's syscalls (recvfrom, sendto,
 epoll_wait, all) per GiB. Prints one line per run, then medians and the per-round ratio
 tcpechod / blocking. Run by bench/bulk_cpu.sh (which builds what it needs).
@@ -38,7 +39,49 @@ mode = "raw"
 '''
 
 
+CGROUP_ROOTS = ('/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup')   # cgroup v1 cpuacct, then v2
+cgroups = {}   # pid -> cgroup dir of that server alone
+
+
+def own_cgroup(pid):
+    """Moves server `pid` into a cgroup of its own, so its CPU time is read in nanoseconds
+    (threads that ended included) rather than in clock ticks. Needs root; None otherwise."""
+    for root in CGROUP_ROOTS:
+        if not os.path.exists(os.path.join(root, 'cgroup.procs')):
+            continue
+        path = os.path.join(root, 'tcpecho-bulk-%d' % pid)
+        try:
+            os.mkdir(path)
+            with open(os.path.join(path, 'cgroup.procs'), 'w') as f:
+                f.write(str(pid))
+            cgroups[pid] = path
+            return path
+        except OSError:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+    return None
+
+
+def release_cgroups():
+    for path in cgroups.values():
+        try:
+            os.rmdir(path)   # the server has exited by now, so the group is empty
+        except OSError:
+            pass
+
+
 def cpu_seconds(pid):
+    path = cgroups.get(pid)
+    if path is not None:
+        if os.path.exists(os.path.join(path, 'cpuacct.usage')):
+            with open(os.path.join(path, 'cpuacct.usage')) as f:
+                return int(f.read()) / 1e9
+        with open(os.path.join(path, 'cpu.stat')) as f:
+            for line in f:
+                if line.startswith('usage_usec '):
+                    return int(line.split()[1]) / 1e6
     with open('/proc/%d/stat' % pid) as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS   # utime, stime
@@ -60,11 +103,17 @@ def start(name, argv, tmp):
     sys.exit('%s did not start: %s' % (name, log.read()))
 
 
+def pinned(args, cpu, argv):
+    return ['taskset', '-c', str(cpu)] + argv if args.pin else argv
+
+
 def client_argv(args, client, port):
     if client == 'probe':
-        return [args.probe, '-q', '--workload', 'stream', '-s', '1M', '-n', '1024', '--window', '4M',
-                '127.0.0.1:%d' % port]
-    return [args.loadgen, 'bulk', '-P', str(port), '-n', str(GIB)]
+        argv = [args.probe, '-q', '--workload', 'stream', '-s', '1M', '-n', str(1024 * args.gib),
+                '--window', '4M', '127.0.0.1:%d' % port]
+    else:
+        argv = [args.loadgen, 'bulk', '-P', str(port), '-n', str(GIB * args.gib)]
+    return pinned(args, 1, argv)
 
 
 def one_run(args, client, pid, port, perf=False):
@@ -85,7 +134,7 @@ def one_run(args, client, pid, port, perf=False):
     used = cpu_seconds(pid) - before
     if p.returncode != 0:
         sys.exit('%s failed (%d): %s %s' % (client, p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
-    result = {'cpu_s_per_gib': used, 'mib_s': 1024 / seconds}
+    result = {'cpu_s_per_gib': used / args.gib, 'mib_s': 1024 * args.gib / seconds}
     if perf_proc is not None:
         perf_proc.send_signal(2)
         perf_proc.wait(30)
@@ -94,7 +143,7 @@ def one_run(args, client, pid, port, perf=False):
                 parts = line.strip().split(',')
                 if len(parts) > 2 and parts[0].isdigit():
                     name = parts[2].split(':')[-1].replace('sys_enter_', '').replace('sys_enter', 'all')
-                    result[name] = int(parts[0])
+                    result[name] = int(parts[0]) // args.gib
         os.unlink(out)
     return result
 
@@ -108,6 +157,9 @@ def main():
     ap.add_argument('--probe', required=True)
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--clients', default='probe,loadgen')
+    ap.add_argument('--gib', type=int, default=1, help='GiB per run (more: finer CPU figures)')
+    ap.add_argument('--pin', action='store_true',
+                    help='servers on CPU 0, clients on CPU 1 (taskset): the same placement for all')
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix='tcpecho-bulk-')
@@ -116,11 +168,13 @@ def main():
         f.write(CONFIG)
     servers = {}
     try:
-        servers['tcpechod'] = start('tcpechod', [args.tcpechod, '--config', conf], tmp)
+        servers['tcpechod'] = start('tcpechod', pinned(args, 0, [args.tcpechod, '--config', conf]), tmp)
         if args.ref:
-            servers['tcpechod-ref'] = start('tcpechod-ref', [args.ref, '--config', conf], tmp)
-        servers['blocking'] = start('blocking', [args.blocking, '0'], tmp)
+            servers['tcpechod-ref'] = start('tcpechod-ref', pinned(args, 0, [args.ref, '--config', conf]), tmp)
+        servers['blocking'] = start('blocking', pinned(args, 0, [args.blocking, '0']), tmp)
         names = list(servers)
+        precise = all(own_cgroup(proc.pid) for proc, _ in servers.values())
+        print('server CPU from %s' % ('a cgroup per server (ns)' if precise else '/proc/PID/stat (clock ticks)'))
         clients = args.clients.split(',')
         cpu = {(c, s): [] for c in clients for s in names}
         ratios = {(c, s): [] for c in clients for s in names if s != 'blocking'}
@@ -167,6 +221,8 @@ def main():
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(10)
+        release_cgroups()
 
 
 if __name__ == '__main__':

@@ -37,7 +37,7 @@
 #include <string>
 #include <vector>
 
-#include "framer.hpp"
+#include "lib/framer.hpp"
 #include "tools/message_stream.hpp"
 #include "tools/payload.hpp"
 

@@ -3,7 +3,7 @@
 # verification (issue 3: fill + verify >= 5 GB/s per core).
 #
 # Compiles bench/payload_speed.cpp against tools/payload.hpp, tools/message_stream.cpp and
-# daemon/framer.cpp twice — with -O2 and with -O3 (what `meson --buildtype=release` uses for
+# lib/framer.cpp twice — with -O2 and with -O3 (what `meson --buildtype=release` uses for
 # the probe) — into a scratch directory and runs both, each after waiting (bounded) for a
 # quiet machine. Prints one table per build: fill, verify and fill+verify GB/s for
 # PayloadStream (raw and line mode) and MessageStream (raw and length mode), chunks of 64 B,
@@ -52,7 +52,7 @@ for i in "${!FLAGS[@]}"; do
     # shellcheck disable=SC2086 # the flags are words
     g++ $f -std=c++20 -I"$SRC_ROOT" -I"$SRC_ROOT/daemon" -DPAYLOAD_SPEED_FLAGS="\"g++ $f\"" \
         -o "$WORK/payload_speed$i" "$ROOT/bench/payload_speed.cpp" \
-        "$SRC_ROOT/tools/message_stream.cpp" "$SRC_ROOT/daemon/framer.cpp"
+        "$SRC_ROOT/tools/message_stream.cpp" "$SRC_ROOT/lib/framer.cpp"
 done
 for i in "${!FLAGS[@]}"; do
     q=$("$WORK/loadgen" quiet -d 15 || true)

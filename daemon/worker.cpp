@@ -1,4 +1,4 @@
-#include "worker.hpp"
+#include "daemon/worker.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,20 +10,12 @@
 #include <new>
 #include <stdexcept>
 
+#include "lib/clock.hpp"
+
 namespace tcpecho {
 
 namespace {
 
-// Pool buffer size: one recv() takes up to this much when a stream is flowing. Measured
-// (docs/performance.md): with 256 KiB buffers a 1 GiB echo made ~4x the recv/send calls of
-// the 1 MiB peers and cost 0.68 s CPU/GiB; with 1 MiB, 0.46-0.53 s, level with the blocking
-// peer. Only connections holding data have a buffer, and a small message touches one page
-// of it, so the size costs address space, not resident memory.
-constexpr std::size_t kBufferSize = 1024 * 1024;
-// Free buffers kept per worker (at most 16 MiB); more are returned to the allocator.
-constexpr std::size_t kMaxFreeBuffers = 16;
-// Connections accepted per listener wake-up before other work gets a turn.
-constexpr int kAcceptBudget = 64;
 // While draining, a connection that holds no data and was quiet this long is closed.
 constexpr std::uint64_t kDrainQuietMs = 500;
 constexpr double kDrainTickSeconds = 0.1;
@@ -43,104 +35,14 @@ std::size_t udp_socket_count(const ListenerSet& listeners, unsigned index) noexc
 
 }  // namespace
 
-// --- IdleList ----------------------------------------------------------------------------
-
-void IdleList::push_back(Connection* c) noexcept {
-    c->idle_next = nullptr;
-    c->idle_prev = tail_;
-    if (tail_ != nullptr) tail_->idle_next = c;
-    else head_ = c;
-    tail_ = c;
-}
-
-void IdleList::remove(Connection* c) noexcept {
-    if (c->idle_prev != nullptr) c->idle_prev->idle_next = c->idle_next;
-    else head_ = c->idle_next;
-    if (c->idle_next != nullptr) c->idle_next->idle_prev = c->idle_prev;
-    else tail_ = c->idle_prev;
-    c->idle_prev = c->idle_next = nullptr;
-}
-
-// --- ConnectionPool ----------------------------------------------------------------------
-
-union ConnectionPool::Cell {
-    Cell() {}
-    ~Cell() {}
-    Cell* next;
-    alignas(Connection) unsigned char storage[sizeof(Connection)];
-};
-
-ConnectionPool::~ConnectionPool() = default;
-
-Connection* ConnectionPool::create(ListenerSlot& slot, int fd, std::uint64_t now_ms) {
-    if (free_ == nullptr) {
-        auto chunk = std::make_unique<Cell[]>(kPerChunk);
-        for (std::size_t i = 0; i < kPerChunk; ++i) {
-            chunk[i].next = free_;
-            free_ = &chunk[i];
-        }
-        chunks_.push_back(std::move(chunk));
-    }
-    Cell* cell = free_;
-    free_ = cell->next;
-    return new (cell->storage) Connection(slot, fd, now_ms);
-}
-
-void ConnectionPool::destroy(Connection* c) noexcept {
-    c->~Connection();
-    auto* cell = reinterpret_cast<Cell*>(c);
-    cell->next = free_;
-    free_ = cell;
-}
-
-// --- ListenerSlot ------------------------------------------------------------------------
-
-ListenerSlot::ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener)
-    : worker_(&worker), listener_(std::move(listener)) {
-    const Limits& l = listener_->config().limits;
-    max_buffer_ = std::size_t{l.output_high_watermark} + listener_->framer().largest_frame() + kBufferSize;
-}
-
-void ListenerSlot::on_io(std::uint32_t /*events*/) noexcept {
-    if (worker_->memory_exhausted()) {
-        // New connections would only wait for memory: leave them in the backlog.
-        worker_->on_memory_exhausted();
-        return;
-    }
-    for (int i = 0; i < kAcceptBudget; ++i) {
-        AcceptGate::Result r = worker_->accept_gate().accept(listener_->fd());
-        switch (r.outcome) {
-        case AcceptGate::Outcome::Accepted:
-            worker_->add_connection(*this, r.fd);
-            continue;
-        case AcceptGate::Outcome::WouldBlock:
-            return;
-        case AcceptGate::Outcome::Shed:
-            if (!worker_->on_fds_exhausted(*this, false)) return;
-            continue;
-        case AcceptGate::Outcome::NoReserve:
-            worker_->on_fds_exhausted(*this, true);
-            return;
-        case AcceptGate::Outcome::Transient:
-            continue;
-        case AcceptGate::Outcome::Error:
-            if (worker_->may_log_peer_event()) {
-                LOG_ERR("accept failed: %s listener=%s", errno_text(r.error).c_str(),
-                        listener_->config().name.c_str());
-            }
-            return;  // level-triggered: retried on the next iteration
-        }
-    }
-}
-
 // --- Worker ------------------------------------------------------------------------------
 
 Worker::Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, AcceptGate& accept_gate,
                std::function<void()> notify_main)
-    : index_(index),
-      loop_(Loop::Kind::Worker, loop_strategy_from_env()),
-      buffers_(kBufferSize, kMaxFreeBuffers),
-      accept_gate_(accept_gate),
+    : TcpContext(loop_, stats_, buffers_, accept_gate),
+      index_(index),
+      loop_(Loop::Kind::Worker),
+      buffers_(kPoolBufferSize, kPoolMaxFreeBuffers),
       notify_main_(std::move(notify_main)),
       control_(loop_, [this] { on_control(); }),
       idle_timer_(loop_, [this] { expire_idle(); }),
@@ -148,23 +50,23 @@ Worker::Worker(unsigned index, std::shared_ptr<const ListenerSet> listeners, Acc
       accept_retry_(loop_, [this] { resume_accepting(); }),
       heartbeat_(loop_, [this] { last_turn_ms_.store(monotonic_ms(), std::memory_order_release); }),
       memory_retry_(loop_, [this] { retry_after_memory_pause(); }) {
-    for (const auto& l : listeners->tcp) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
+    for (const auto& l : listeners->tcp) acceptors_.push_back(std::make_unique<Acceptor>(*this, l));
     resume_accepting();
-    add_udp_slots(*listeners);
-    if (udp_slots_.size() != udp_socket_count(*listeners, index_)) {
-        throw std::runtime_error("worker " + std::to_string(index_) + " cannot watch its udp sockets: " +
-                                 errno_text(errno));
+    add_udp_echoes(*listeners);
+    if (udp_echoes_.size() != udp_socket_count(*listeners, index_)) {
+        throw std::runtime_error("worker " + std::to_string(index_) +
+                                 " cannot serve all its udp sockets (the reason is logged above)");
     }
     applied_generation_.store(listeners->generation, std::memory_order_release);
 }
 
-void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
+void Worker::add_udp_echoes(const ListenerSet& listeners) noexcept {
     for (const auto& l : listeners.udp) {
         // A socket from systemd is one socket: worker 0 serves it.
         if (index_ >= l->sockets()->size()) continue;
-        std::unique_ptr<UdpEchoSlot> slot;
+        std::unique_ptr<UdpEcho> echo;
         try {
-            slot = std::make_unique<UdpEchoSlot>(*this, l, l->sockets()->fd(index_));
+            echo = std::make_unique<UdpEcho>(*this, l, l->sockets()->fd(index_));
         } catch (const std::bad_alloc&) {
             LOG_ERR("worker %u: out of memory for udp listener %s", index_, l->config().name.c_str());
             l->sockets()->close(index_);  // else it keeps its share of the SO_REUSEPORT group, unread
@@ -172,13 +74,13 @@ void Worker::add_udp_slots(const ListenerSet& listeners) noexcept {
         }
         // Edge-triggered like connections: a datagram that arrives later is a new edge.
         // EPOLL_CTL_ADD reports datagrams already queued, so none waits for the next one.
-        if (!loop_.watch(slot->fd(), slot.get(), EPOLLIN | EPOLLET)) {
+        if (int err = loop_.watch(echo->fd(), echo.get(), EPOLLIN | EPOLLET); err != 0) {
             LOG_ERR("worker %u cannot watch udp listener %s: %s", index_, l->config().name.c_str(),
-                    errno_text(errno).c_str());
+                    errno_text(err).c_str());
             l->sockets()->close(index_);
             continue;
         }
-        udp_slots_.push_back(std::move(slot));
+        udp_echoes_.push_back(std::move(echo));
     }
 }
 
@@ -247,7 +149,7 @@ void Worker::on_control() noexcept {
     }
     if (next) apply(std::move(next));
     for (auto [index, fd] : adopt) {
-        if (index < slots_.size() && !draining_) add_connection(*slots_[index], fd);
+        if (index < acceptors_.size() && !draining_) add_connection(*acceptors_[index], fd);
         else ::close(fd);
     }
     if (force_requested_.load(std::memory_order_acquire) && !forced_) {
@@ -263,38 +165,38 @@ void Worker::on_control() noexcept {
 void Worker::apply(std::shared_ptr<const ListenerSet> next) noexcept {
     // Draining: nothing new is served any more, whatever the set says.
     if (!draining_) {
-        // TCP: the old slots stop accepting but stay while their connections last; the same
+        // TCP: the old acceptors stop accepting but stay while their connections last; the same
         // socket may be in the new set, so every old watch goes before any new one.
         const bool was_accepting = accepting_;
         if (accepting_) pause_accepting(0);
-        for (auto& slot : slots_) retired_slots_.push_back(std::move(slot));
-        slots_.clear();
+        for (auto& a : acceptors_) retired_acceptors_.push_back(std::move(a));
+        acceptors_.clear();
         try {
-            for (const auto& l : next->tcp) slots_.push_back(std::make_unique<ListenerSlot>(*this, l));
+            for (const auto& l : next->tcp) acceptors_.push_back(std::make_unique<Acceptor>(*this, l));
         } catch (const std::bad_alloc&) {
             LOG_ERR("worker %u: out of memory applying the new listeners", index_);
         }
         if (was_accepting) resume_accepting();  // else the accept-retry timer resumes (fds ran out)
         // UDP: no state to keep; this worker closes its socket of a listener the set dropped.
-        for (auto& slot : udp_slots_) {
-            loop_.unwatch(slot->fd());
-            loop_.cancel_deferred(slot.get());
-            const auto& sockets = slot->listener().sockets();
+        for (auto& echo : udp_echoes_) {
+            loop_.unwatch(echo->fd());
+            loop_.cancel_deferred(echo.get());
+            const auto& sockets = echo->listener().sockets();
             bool kept = false;
             for (const auto& l : next->udp) kept = kept || l->sockets() == sockets;
             if (!kept) sockets->close(index_);
         }
-        udp_slots_.clear();
-        add_udp_slots(*next);
-        prune_retired_slots();
+        udp_echoes_.clear();
+        add_udp_echoes(*next);
+        prune_retired_acceptors();
     }
     applied_generation_.store(next->generation, std::memory_order_release);
     notify_main_();
 }
 
-void Worker::prune_retired_slots() noexcept {
-    auto unused = [](const std::unique_ptr<ListenerSlot>& slot) { return slot->unused(); };
-    retired_slots_.erase(std::remove_if(retired_slots_.begin(), retired_slots_.end(), unused), retired_slots_.end());
+void Worker::prune_retired_acceptors() noexcept {
+    auto unused = [](const std::unique_ptr<Acceptor>& a) { return a->unused(); };
+    retired_acceptors_.erase(std::remove_if(retired_acceptors_.begin(), retired_acceptors_.end(), unused), retired_acceptors_.end());
 }
 
 void Worker::on_memory_exhausted() noexcept {
@@ -318,8 +220,8 @@ void Worker::retry_after_memory_pause() noexcept {
     memory_retry_.stop();
     memory_paused_ = false;
     std::size_t resumed = 0;
-    for_each_slot([&resumed](ListenerSlot& slot) {
-        for (Connection* c = slot.idle().front(); c != nullptr; c = c->idle_next) {
+    for_each_acceptor([&resumed](Acceptor& acceptor) {
+        for (Connection* c = acceptor.idle().front(); c != nullptr; c = acceptor.idle().next(*c)) {
             resumed += c->resume_after_memory_pause() ? 1 : 0;
         }
     });
@@ -333,12 +235,12 @@ void Worker::retry_after_memory_pause() noexcept {
 
 void Worker::resume_accepting() noexcept {
     if (accepting_ || draining_ || memory_paused_) return;
-    for (auto& slot : slots_) {
+    for (auto& a : acceptors_) {
         // Level-triggered on purpose: a backlog left by the accept budget is reported again.
         // EPOLLEXCLUSIVE: one connection wakes one worker, not all of them.
-        if (!loop_.watch(slot->listener().fd(), slot.get(), EPOLLIN | EPOLLEXCLUSIVE)) {
-            LOG_ERR("worker %u cannot watch listener %s: %s", index_, slot->listener().config().name.c_str(),
-                    errno_text(errno).c_str());
+        if (int err = loop_.watch(a->listener().fd(), a.get(), EPOLLIN | EPOLLEXCLUSIVE); err != 0) {
+            LOG_ERR("worker %u cannot watch listener %s: %s", index_, a->listener().config().name.c_str(),
+                    errno_text(err).c_str());
         }
     }
     accepting_ = true;
@@ -346,17 +248,17 @@ void Worker::resume_accepting() noexcept {
 
 void Worker::pause_accepting(double seconds) noexcept {
     if (!accepting_) return;
-    for (auto& slot : slots_) loop_.unwatch(slot->listener().fd());
+    for (auto& a : acceptors_) loop_.unwatch(a->listener().fd());
     accepting_ = false;
     if (seconds > 0) accept_retry_.start(seconds);
 }
 
-void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
-    if (!slot.listener().try_add_connection()) {
+void Worker::add_connection(Acceptor& acceptor, int fd) noexcept {
+    if (!acceptor.listener().try_add_connection()) {
         stats_.connections_rejected.add();
         if (may_log_peer_event()) {
-            LOG_WARNING("connection refused: at max_connections=%u peer=%s listener=%s", slot.limits().max_connections,
-                        SocketAddress::peer_text(fd).c_str(), slot.listener().config().name.c_str());
+            LOG_WARNING("connection refused: at max_connections=%u peer=%s listener=%s", acceptor.limits().max_connections,
+                        SocketAddress::peer_text(fd).c_str(), acceptor.listener().config().name.c_str());
         }
         ::close(fd);
         return;
@@ -368,46 +270,46 @@ void Worker::add_connection(ListenerSlot& slot, int fd) noexcept {
     // A peer that vanished (or keeps its window shut) while its echo is pending is given up on
     // by the kernel after send_timeout; the socket then reports ETIMEDOUT (Connection::fail).
     // Without it, the retransmissions go on for ~15 minutes holding the connection's buffers.
-    if (unsigned timeout = static_cast<unsigned>(slot.limits().send_timeout_ms); timeout != 0) {
+    if (unsigned timeout = static_cast<unsigned>(acceptor.limits().send_timeout_ms); timeout != 0) {
         ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
     }
     Connection* c = nullptr;
     try {
-        c = connections_.create(slot, fd, loop_.now_ms());
+        c = connections_.create(acceptor, fd, loop_.now_ms());
     } catch (const std::bad_alloc&) {
         ::close(fd);
-        slot.listener().remove_connection();
-        LOG_ERR("out of memory accepting a connection listener=%s", slot.listener().config().name.c_str());
+        acceptor.listener().remove_connection();
+        LOG_ERR("out of memory accepting a connection listener=%s", acceptor.listener().config().name.c_str());
         return;
     }
-    slot.object_created();
+    acceptor.object_created();
     ++live_;
     stats_.connections_accepted.add();
-    slot.idle().push_back(c);
+    acceptor.idle().push_back(*c);
     // Registered once, for every event we will ever want; data that arrived before this call
     // is reported by the first epoll_wait (EPOLL_CTL_ADD checks readiness).
-    if (!loop_.watch(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
-        LOG_ERR("epoll_ctl(ADD) failed for a new connection: %s", errno_text(errno).c_str());
+    if (int err = loop_.watch(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET); err != 0) {
+        LOG_ERR("epoll_ctl(ADD) failed for a new connection: %s", errno_text(err).c_str());
         c->close(Connection::CloseReason::Internal);
         return;
     }
-    if (slot.limits().idle_timeout_ms != 0) arm_idle_timer_at(loop_.now_ms() + slot.limits().idle_timeout_ms);
+    if (acceptor.limits().idle_timeout_ms != 0) arm_idle_timer_at(loop_.now_ms() + acceptor.limits().idle_timeout_ms);
 }
 
 void Worker::free_connection(Connection* c) noexcept {
-    ListenerSlot& slot = c->slot();
+    Acceptor& acceptor = c->acceptor();
     connections_.destroy(c);
-    slot.object_freed();
+    acceptor.object_freed();
     --live_;
     stop_if_drained();
 }
 
-bool Worker::on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept {
+bool Worker::on_fds_exhausted(Acceptor& acceptor, bool no_reserve) noexcept {
     if (!no_reserve) stats_.accept_fd_exhausted.add();  // counts connections closed at once
     if (may_log_peer_event()) {
         LOG_WARNING("out of file descriptors: %s (existing connections are served) listener=%s",
                     no_reserve ? "not accepting for 100 ms" : "closed a new connection",
-                    slot.listener().config().name.c_str());
+                    acceptor.listener().config().name.c_str());
     }
     if (!no_reserve) return true;
     pause_accepting(kAcceptRetrySeconds);
@@ -426,29 +328,29 @@ void Worker::arm_idle_timer_at(std::uint64_t deadline_ms) noexcept {
 
 void Worker::rearm_idle_timer() noexcept {
     idle_timer_.stop();
-    for_each_slot([this](ListenerSlot& slot) {
-        std::uint64_t timeout = slot.limits().idle_timeout_ms;
-        Connection* oldest = slot.idle().front();
+    for_each_acceptor([this](Acceptor& acceptor) {
+        std::uint64_t timeout = acceptor.limits().idle_timeout_ms;
+        Connection* oldest = acceptor.idle().front();
         if (timeout != 0 && oldest != nullptr) arm_idle_timer_at(oldest->last_active_ms() + timeout);
     });
 }
 
 void Worker::expire_idle() noexcept {
     std::uint64_t now = loop_.now_ms();
-    for_each_slot([this, now](ListenerSlot& slot) {
-        std::uint64_t timeout = slot.limits().idle_timeout_ms;
+    for_each_acceptor([this, now](Acceptor& acceptor) {
+        std::uint64_t timeout = acceptor.limits().idle_timeout_ms;
         if (timeout == 0) return;
-        while (Connection* c = slot.idle().front()) {
+        while (Connection* c = acceptor.idle().front()) {
             if (now - c->last_active_ms() < timeout) break;
             if (may_log_peer_event()) {
                 LOG_INFO("connection closed: idle for %llu ms peer=%s listener=%s",
                          static_cast<unsigned long long>(now - c->last_active_ms()), c->peer().c_str(),
-                         slot.listener().config().name.c_str());
+                         acceptor.listener().config().name.c_str());
             }
             c->close(Connection::CloseReason::IdleTimeout);
         }
     });
-    prune_retired_slots();
+    prune_retired_acceptors();
     rearm_idle_timer();
 }
 
@@ -457,10 +359,10 @@ void Worker::begin_drain() noexcept {
     pause_accepting(0);
     // UDP has nothing in flight to finish: stop answering at once, and close this worker's
     // socket (once all are closed, clients get "port unreachable" rather than silence).
-    for (auto& slot : udp_slots_) {
-        loop_.unwatch(slot->fd());
-        slot->stop();
-        slot->listener().sockets()->close(index_);
+    for (auto& echo : udp_echoes_) {
+        loop_.unwatch(echo->fd());
+        echo->stop();
+        echo->listener().sockets()->close(index_);
     }
     accept_retry_.stop();
     close_quiet_connections();
@@ -469,11 +371,11 @@ void Worker::begin_drain() noexcept {
 
 void Worker::close_quiet_connections() noexcept {
     std::uint64_t now = loop_.now_ms();
-    for_each_slot([now](ListenerSlot& slot) {
+    for_each_acceptor([now](Acceptor& acceptor) {
         // Oldest activity first: stop at the first connection that was active recently.
-        Connection* c = slot.idle().front();
+        Connection* c = acceptor.idle().front();
         while (c != nullptr && now - c->last_active_ms() >= kDrainQuietMs) {
-            Connection* next = c->idle_next;
+            Connection* next = acceptor.idle().next(*c);
             if (!c->holds_data()) c->close(Connection::CloseReason::Drained);
             c = next;
         }
@@ -482,8 +384,8 @@ void Worker::close_quiet_connections() noexcept {
 }
 
 void Worker::force_close_all() noexcept {
-    for_each_slot([](ListenerSlot& slot) {
-        while (Connection* c = slot.idle().front()) c->close(Connection::CloseReason::DrainForced);
+    for_each_acceptor([](Acceptor& acceptor) {
+        while (Connection* c = acceptor.idle().front()) c->close(Connection::CloseReason::DrainForced);
     });
 }
 

@@ -13,92 +13,20 @@
 #include <utility>
 #include <vector>
 
-#include "accept_gate.hpp"
-#include "buffer.hpp"
-#include "connection.hpp"
-#include "fd.hpp"
-#include "listener.hpp"
-#include "listener_set.hpp"
-#include "log.hpp"
-#include "loop.hpp"
-#include "memory_budget.hpp"
-#include "stats.hpp"
-#include "udp_echo.hpp"
-#include "udp_listener.hpp"
+#include "daemon/base/loop.hpp"
+#include "daemon/base/stats.hpp"
+#include "daemon/listener_set.hpp"
+#include "daemon/tcp/accept_gate.hpp"
+#include "daemon/tcp/acceptor.hpp"
+#include "daemon/tcp/buffer.hpp"
+#include "daemon/tcp/connection_pool.hpp"
+#include "daemon/tcp/memory_budget.hpp"
+#include "daemon/tcp/tcp_context.hpp"
+#include "daemon/udp/udp_echo.hpp"
 
 namespace tcpecho {
 
-class Worker;
-
-// Connections of one slot, least recently active first (libev(3), "Be smart about timeouts",
-// method 4: one timer per worker instead of one per connection).
-class IdleList {
-public:
-    void push_back(Connection* c) noexcept;
-    void remove(Connection* c) noexcept;
-    void move_to_back(Connection* c) noexcept {
-        if (tail_ == c) return;
-        remove(c);
-        push_back(c);
-    }
-    [[nodiscard]] Connection* front() const noexcept { return head_; }
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-
-private:
-    Connection* head_ = nullptr;
-    Connection* tail_ = nullptr;
-};
-
-// A worker's view of one listener: it accepts from the shared socket and keeps this
-// worker's connections of that listener.
-class ListenerSlot final : public IoHandler {
-public:
-    ListenerSlot(Worker& worker, std::shared_ptr<Listener> listener);
-    ~ListenerSlot() override = default;
-    ListenerSlot(const ListenerSlot&) = delete;
-    ListenerSlot& operator=(const ListenerSlot&) = delete;
-
-    void on_io(std::uint32_t events) noexcept override;
-
-    [[nodiscard]] Worker& worker() const noexcept { return *worker_; }
-    [[nodiscard]] Listener& listener() const noexcept { return *listener_; }
-    [[nodiscard]] const Limits& limits() const noexcept { return listener_->config().limits; }
-    [[nodiscard]] std::size_t max_buffer() const noexcept { return max_buffer_; }
-    IdleList& idle() noexcept { return idle_; }
-    // Connection objects of this slot, closed ones waiting on the ready list included: a
-    // retired slot (see Worker::apply) is freed only at 0, as they point to it.
-    void object_created() noexcept { ++objects_; }
-    void object_freed() noexcept { --objects_; }
-    [[nodiscard]] bool unused() const noexcept { return objects_ == 0; }
-
-private:
-    Worker* worker_;
-    std::shared_ptr<Listener> listener_;
-    IdleList idle_;
-    std::size_t objects_ = 0;
-    std::size_t max_buffer_;  // output_high_watermark + largest frame + one read
-};
-
-// Fixed-size slab allocator for Connection objects: no malloc header per connection and good
-// locality; idle connections cost sizeof(Connection) bytes of user space.
-class ConnectionPool {
-public:
-    ConnectionPool() = default;
-    ~ConnectionPool();
-    ConnectionPool(const ConnectionPool&) = delete;
-    ConnectionPool& operator=(const ConnectionPool&) = delete;
-
-    [[nodiscard]] Connection* create(ListenerSlot& slot, int fd, std::uint64_t now_ms);
-    void destroy(Connection* c) noexcept;
-
-private:
-    static constexpr std::size_t kPerChunk = 512;
-    union Cell;
-    std::vector<std::unique_ptr<Cell[]>> chunks_;
-    Cell* free_ = nullptr;
-};
-
-class Worker {
+class Worker final : public TcpContext {
 public:
     // `notify_main` runs on this worker's thread when it has finished or applied a listener
     // set; it must only wake the main thread.
@@ -138,28 +66,13 @@ public:
     [[nodiscard]] std::uint64_t forced_closes() const noexcept { return stats_.drain_forced_closes.get(); }
     [[nodiscard]] const WorkerStats& stats() const noexcept { return stats_; }
 
-    // For connections and slots on this worker's thread.
-    Loop& loop() noexcept { return loop_; }
-    WorkerStats& counters() noexcept { return stats_; }
-    BufferPool& buffers() noexcept { return buffers_; }
-    // Budget for log lines a peer can trigger (see LogRateLimit).
-    [[nodiscard]] bool may_log_peer_event() noexcept { return peer_log_.allow(loop_.now_ms()); }
     [[nodiscard]] bool draining() const noexcept { return draining_; }
 
-    void add_connection(ListenerSlot& slot, int fd) noexcept;
-    void free_connection(Connection* c) noexcept;
-    // Makes the idle timer fire no later than `deadline_ms` (loop clock).
-    void arm_idle_timer_at(std::uint64_t deadline_ms) noexcept;
-    AcceptGate& accept_gate() noexcept { return accept_gate_; }
-    // Out of file descriptors: count and log; with `no_reserve`, also stop accepting briefly
-    // (no spinning on a level-triggered listener). Returns whether accepting may go on.
-    bool on_fds_exhausted(ListenerSlot& slot, bool no_reserve) noexcept;
-    // max_buffer_memory reached (a connection could not get buffer memory, or the budget was
-    // full at accept time): stop accepting, and poll until the budget has room again.
-    void on_memory_exhausted() noexcept;
-    [[nodiscard]] bool memory_exhausted() const noexcept {
-        return buffers_.budget() != nullptr && buffers_.budget()->exhausted();
-    }
+    // TcpContext.
+    void add_connection(Acceptor& acceptor, int fd) noexcept override;
+    void free_connection(Connection* c) noexcept override;
+    bool on_fds_exhausted(Acceptor& acceptor, bool no_reserve) noexcept override;
+    void on_memory_exhausted() noexcept override;
 
 private:
     void run() noexcept;
@@ -174,12 +87,14 @@ private:
     void resume_accepting() noexcept;
     void retry_after_memory_pause() noexcept;
     void apply(std::shared_ptr<const ListenerSet> listeners) noexcept;
-    void add_udp_slots(const ListenerSet& listeners) noexcept;
-    void prune_retired_slots() noexcept;
+    void add_udp_echoes(const ListenerSet& listeners) noexcept;
+    // Makes the idle timer fire no later than `deadline_ms` (loop clock).
+    void arm_idle_timer_at(std::uint64_t deadline_ms) noexcept;
+    void prune_retired_acceptors() noexcept;
     template <class F>
-    void for_each_slot(F&& f) {
-        for (auto& slot : slots_) f(*slot);
-        for (auto& slot : retired_slots_) f(*slot);
+    void for_each_acceptor(F&& f) {
+        for (auto& a : acceptors_) f(*a);
+        for (auto& a : retired_acceptors_) f(*a);
     }
 
     unsigned index_;
@@ -187,12 +102,10 @@ private:
     WorkerStats stats_;
     BufferPool buffers_;
     ConnectionPool connections_;
-    std::vector<std::unique_ptr<ListenerSlot>> slots_;  // accepting, one per TCP listener
-    // Slots of earlier listener sets that still have connections (which point to them).
-    std::vector<std::unique_ptr<ListenerSlot>> retired_slots_;
-    std::vector<std::unique_ptr<UdpEchoSlot>> udp_slots_;  // this worker's socket of each UDP listener
-    AcceptGate& accept_gate_;
-    LogRateLimit peer_log_{20};
+    std::vector<std::unique_ptr<Acceptor>> acceptors_;  // accepting, one per TCP listener
+    // Acceptors of earlier listener sets that still have connections (which point to them).
+    std::vector<std::unique_ptr<Acceptor>> retired_acceptors_;
+    std::vector<std::unique_ptr<UdpEcho>> udp_echoes_;  // this worker's socket of each UDP listener
     std::uint64_t live_ = 0;
     std::uint64_t idle_deadline_ms_ = 0;  // what idle_timer_ is armed for
     bool draining_ = false;

@@ -11,8 +11,8 @@
 #include <queue>
 #include <vector>
 
-#include "address.hpp"
-#include "fd.hpp"
+#include "lib/address.hpp"
+#include "lib/fd.hpp"
 #include "tools/epoll_waiter.hpp"
 #include "tools/payload.hpp"
 #include "tools/run_threads.hpp"

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "framer.hpp"
+#include "lib/framer.hpp"
 #include "tools/payload.hpp"
 
 namespace tcpecho {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "build_config.hpp"
-#include "units.hpp"
+#include "lib/units.hpp"
 
 namespace tcpecho::probe {
 

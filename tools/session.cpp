@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "address.hpp"
+#include "lib/address.hpp"
 #include "tools/hex_dump.hpp"
 
 namespace tcpecho::probe {
@@ -273,6 +273,9 @@ bool Session::try_read(TimePoint now) {
         return false;
     case IoStatus::PeerGone:
     case IoStatus::Error:
+    case IoStatus::OutOfFds:  // accept results only
+    case IoStatus::Transient:
+    case IoStatus::Shed:
         fail(FailureKind::Reset, r.error == ECONNRESET ? "connection reset by the server"
                                                         : "recv() failed: " + errno_text(r.error));
         return false;

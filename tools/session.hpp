@@ -12,7 +12,7 @@
 #include <span>
 #include <string>
 
-#include "fd.hpp"
+#include "lib/fd.hpp"
 #include "tools/probe_clock.hpp"
 #include "tools/message_stream.hpp"
 #include "tools/probe_options.hpp"

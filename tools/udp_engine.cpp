@@ -12,8 +12,8 @@
 #include <queue>
 #include <vector>
 
-#include "address.hpp"
-#include "fd.hpp"
+#include "lib/address.hpp"
+#include "lib/fd.hpp"
 #include "tools/epoll_waiter.hpp"
 #include "tools/run_threads.hpp"
 #include "tools/udp_flow.hpp"

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "address.hpp"
+#include "lib/address.hpp"
 #include "tools/hex_dump.hpp"
 
 namespace tcpecho::probe {

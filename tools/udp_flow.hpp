@@ -16,7 +16,7 @@
 #include <span>
 #include <string>
 
-#include "fd.hpp"
+#include "lib/fd.hpp"
 #include "tools/histogram.hpp"
 #include "tools/probe_clock.hpp"
 #include "tools/probe_options.hpp"

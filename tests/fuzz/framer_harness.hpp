@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "daemon/framer.hpp"
+#include "lib/framer.hpp"
 
 namespace tcpecho::fuzz {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/config.hpp"
+#include "daemon/service/config_loader.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

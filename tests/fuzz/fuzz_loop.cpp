@@ -38,11 +38,11 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/accept_gate.hpp"
-#include "daemon/config.hpp"
-#include "daemon/framer.hpp"
-#include "daemon/listener_set.hpp"
-#include "daemon/log.hpp"
+#include "daemon/tcp/accept_gate.hpp"
+#include "daemon/service/config_loader.hpp"
+#include "lib/framer.hpp"
+#include "daemon/service/listener_table.hpp"
+#include "daemon/base/log.hpp"
 #include "daemon/worker.hpp"
 #include "fuzz_common.hpp"
 

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "address.hpp"
-#include "framer.hpp"
+#include "lib/address.hpp"
+#include "lib/framer.hpp"
 #include "tools/payload.hpp"
 
 namespace tcpecho::test {

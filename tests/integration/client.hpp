@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fd.hpp"
+#include "lib/fd.hpp"
 
 namespace tcpecho::test {
 

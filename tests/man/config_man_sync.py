@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Every key of etc/tcpechod.toml is documented in tcpechod.toml(5), and the other way round;
-and every documented key is one daemon/config.cpp knows.
+and every documented key is one daemon/service/config_loader.cpp knows.
 
 Keys of the file are named "KEY" (top level), "limits.KEY" and "listen.KEY" (any [[listen]]
 table). They are the keys the file sets (read with tomllib) plus the optional [[listen]] keys

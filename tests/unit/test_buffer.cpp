@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "buffer.hpp"
-#include "memory_budget.hpp"
+#include "daemon/tcp/buffer.hpp"
+#include "daemon/tcp/memory_budget.hpp"
 #include "test_catch.hpp"
 
 using tcpecho::Buffer;

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config.hpp"
+#include "daemon/service/config_loader.hpp"
 #include "test_catch.hpp"
 
 using tcpecho::Config;

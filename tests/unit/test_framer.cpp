@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "framer.hpp"
+#include "lib/framer.hpp"
 #include "test_catch.hpp"
 
 using tcpecho::FrameResult;

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "framer.hpp"
+#include "lib/framer.hpp"
 #include "test_catch.hpp"
 #include "tools/message_stream.hpp"
 #include "tools/payload.hpp"

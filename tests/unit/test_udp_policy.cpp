@@ -6,7 +6,7 @@
 #include <string>
 
 #include "test_catch.hpp"
-#include "udp_policy.hpp"
+#include "daemon/udp/udp_policy.hpp"
 
 using tcpecho::IpKey;
 using tcpecho::SourceRateLimiter;
