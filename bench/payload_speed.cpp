@@ -2,7 +2,7 @@
 //
 // The probe pays two passes per echoed byte: PayloadStream::fill when it sends (the bytes
 // are generated, never stored) and PayloadStream::verify when the echo comes back (the same
-// bytes are regenerated and compared). issue 3 asks for fill + verify >= 5 GB/s per core, so
+// bytes are regenerated and compared). The target is fill + verify >= 5 GB/s per core, so
 // that the probe is never what limits a benchmark. This measures, on one thread:
 //
 //   fill          bytes / time of PayloadStream::fill over a buffer of CHUNK bytes

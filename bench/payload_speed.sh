@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/payload_speed.sh — single-thread speed of the probe's payload generation and
-# verification (issue 3: fill + verify >= 5 GB/s per core).
+# verification (the target: fill + verify >= 5 GB/s per core, so the probe never limits a benchmark).
 #
 # Compiles bench/payload_speed.cpp against tools/payload.hpp, tools/message_stream.cpp and
 # lib/framer.cpp twice — with -O2 and with -O3 (what `meson --buildtype=release` uses for

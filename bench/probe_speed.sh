@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/probe_speed.sh — is tcpecho-probe ever what limits a benchmark? (issue 3)
+# bench/probe_speed.sh — is tcpecho-probe ever what limits a benchmark?
 #
 # Starts one release tcpechod (workers = 1, as in bench/run.sh) on 127.0.0.1, then drives it
 # alternately with bench/loadgen (the minimal C client: no verification, one latency bucket

@@ -10,8 +10,8 @@ round); the spread (min..max) of the numbers the targets depend on is printed be
 import statistics
 import sys
 
-ORDER = ["tcpechod", "tcpechod-ref", "tcpechod-nested", "tcpechod-w2", "blocking", "epoll", "asyncio", "socat"]
-DAEMONS = ["tcpechod", "tcpechod-nested", "tcpechod-w2"]
+ORDER = ["tcpechod", "tcpechod-ref", "tcpechod-w2", "blocking", "epoll", "asyncio", "socat"]
+DAEMONS = ["tcpechod", "tcpechod-w2"]
 
 # (label, scenario, key or function, format)
 def syscalls_per_msg(r):

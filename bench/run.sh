@@ -17,8 +17,7 @@
 # Each scenario runs on all servers back to back, and report.py judges the targets on
 # per-window ratios: the machine has slow and fast spells that hit every server alike.
 #
-# Servers: tcpechod (workers=1, default "outer" loop), tcpechod-nested (TCPECHOD_LOOP=nested),
-# blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
+# Servers: tcpechod (workers=1), blocking (thread per connection, 1 MiB buffer), epoll (minimal ET epoll, one thread),
 # asyncio (python3), socat (fork + EXEC:cat). Optional: tcpechod-w2 (workers=2), and
 # tcpechod-ref: the tcpechod binary TCPECHOD_REF names (built from another commit), run like
 # tcpechod, so a change to the daemon is measured against the code before it in one run; the
@@ -46,7 +45,7 @@ PP100_SECS=2         # ... of this many seconds each (after 0.5 s warm-up)
 DURATION=4           # seconds measured per ping-pong scenario (after 1 s warm-up)
 BYTES=$((1 << 30))   # bulk scenario
 IDLE_CONNS=10000
-SERVERS="tcpechod,tcpechod-nested,blocking,epoll,asyncio,socat"
+SERVERS="tcpechod,blocking,epoll,asyncio,socat"
 BUILD=1
 PIN=1
 OUT=""
@@ -182,16 +181,15 @@ trap cleanup EXIT
 start_server() { # name
     local name=$1 logf=$WORK/$1.log pid port=""
     case "$name" in
-    tcpechod | tcpechod-nested | tcpechod-w2 | tcpechod-ref)
-        local workers=1 loop=outer bin=$TCPECHOD
+    tcpechod | tcpechod-w2 | tcpechod-ref)
+        local workers=1 bin=$TCPECHOD
         [[ $name == tcpechod-w2 ]] && workers=2
-        [[ $name == tcpechod-nested ]] && loop=nested
         if [[ $name == tcpechod-ref ]]; then
             bin=${TCPECHOD_REF:-}
             [[ -x $bin ]] || { echo "run.sh: tcpechod-ref needs TCPECHOD_REF=/path/to/tcpechod" >&2; exit 2; }
         fi
         write_tcpechod_config "$WORK/$name.toml" "$workers"
-        TCPECHOD_LOOP=$loop "$bin" --config "$WORK/$name.toml" >"$logf" 2>&1 &
+        "$bin" --config "$WORK/$name.toml" >"$logf" 2>&1 &
         ;;
     blocking) "$WORK/blocking_echo" 0 >"$logf" 2>&1 & ;;
     epoll) "$WORK/epoll_echo" 0 >"$logf" 2>&1 & ;;
@@ -372,7 +370,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for s in "${order[@]}"; do
         place "$s" pinned
         count_syscalls "$s" "$r" 50 "$DURATION"
-        # one connection: shows the cost of a second epoll_wait per wake-up (nested loop)
+        # one connection: the syscalls of one wake-up carrying one message
         if ((r == 1)); then count_syscalls "$s" "$r" 1 2; fi
         place "$s" float
     done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/udp_profile.sh — where a UDP echo server's time goes at 100 flows (issue 4's profile).
+# bench/udp_profile.sh — where a UDP echo server's time goes at 100 flows.
 #
 # Starts the servers of bench/udp_run.sh (release tcpechod, default workers and
 # udp_rate_limit = 0; udp_echo_minimal; optionally tcpechod-w1 with workers = 1), and for each

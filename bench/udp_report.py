@@ -14,7 +14,7 @@ import sys
 
 ORDER = ["tcpechod", "tcpechod-rl", "tcpechod-w1", "minimal"]
 PEER = "minimal"
-TARGET = 1.2  # issue 4: datagrams/s at 100 flows >= 1.2x the minimal loop
+TARGET = 1.2  # the target: datagrams/s at 100 flows >= 1.2x the minimal loop
 NOISY = 0.2  # other processes' CPUs in a window above which it is flagged
 
 
@@ -203,7 +203,7 @@ def main():
 
     if ratio_of:
         print()
-        print(f"target (issue 4): datagrams/s at 100 flows >= {TARGET}x the minimal loop, judged on the median of the per-round ratios:")
+        print(f"target: datagrams/s at 100 flows >= {TARGET}x the minimal loop, judged on the median of the per-round ratios:")
         for d in ratio_of:
             pr = paired(rows, d, PEER, "f100", "dgrams_s")
             if not pr:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/udp_run.sh — tcpechod's UDP echo against a minimal recvfrom()/sendto() loop (issue 4),
+# bench/udp_run.sh — tcpechod's UDP echo against a minimal recvfrom()/sendto() loop,
 # side by side in one run.
 #
 # Builds a release tcpechod (build-release/), compiles bench/udp_echo_minimal.c,

@@ -257,8 +257,8 @@ void Worker::add_connection(Acceptor& acceptor, int fd) noexcept {
     if (!acceptor.listener().try_add_connection()) {
         stats_.connections_rejected.add();
         if (may_log_peer_event()) {
-            LOG_WARNING("connection refused: at max_connections=%u peer=%s listener=%s", acceptor.limits().max_connections,
-                        SocketAddress::peer_text(fd).c_str(), acceptor.listener().config().name.c_str());
+            LOG_WARNING("connection refused: at max_connections=%u %s", acceptor.limits().max_connections,
+                        peer_tail(SocketAddress::peer_text(fd), acceptor.listener().config().name).c_str());
         }
         ::close(fd);
         return;
@@ -343,9 +343,8 @@ void Worker::expire_idle() noexcept {
         while (Connection* c = acceptor.idle().front()) {
             if (now - c->last_active_ms() < timeout) break;
             if (may_log_peer_event()) {
-                LOG_INFO("connection closed: idle for %llu ms peer=%s listener=%s",
-                         static_cast<unsigned long long>(now - c->last_active_ms()), c->peer().c_str(),
-                         acceptor.listener().config().name.c_str());
+                LOG_INFO("connection closed: idle for %llu ms %s",
+                         static_cast<unsigned long long>(now - c->last_active_ms()), c->log_tail().c_str());
             }
             c->close(Connection::CloseReason::IdleTimeout);
         }

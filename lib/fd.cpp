@@ -139,3 +139,16 @@ std::string errno_text(int error) {
 }
 
 }  // namespace tcpecho
+
+namespace tcpecho {
+
+IoResult recv_message(int fd, msghdr* message, int flags) noexcept {
+    for (;;) {
+        ssize_t n = ::recvmsg(fd, message, flags);
+        if (n >= 0) return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
+        if (errno == EINTR) continue;
+        return failure(errno);
+    }
+}
+
+}  // namespace tcpecho

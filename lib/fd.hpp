@@ -106,3 +106,11 @@ FileRead read_whole_file(const std::string& path, std::string& text);
 std::string errno_text(int error);
 
 }  // namespace tcpecho
+
+namespace tcpecho {
+
+// recvmsg() with EINTR retried, for a datagram and its control messages (SO_RXQ_OVFL...).
+// A 0 return is a 0-byte datagram: Ok with 0 bytes, never Eof.
+IoResult recv_message(int fd, msghdr* message, int flags = 0) noexcept;
+
+}  // namespace tcpecho

@@ -3,7 +3,7 @@
  *   epoll_echo [PORT]         listens on 127.0.0.1:PORT (0 or absent: a free port) and prints
  *                             "port=N" on stdout once listening. Ends on SIGTERM/SIGINT.
  *
- * Rules, the same the daemon follows (DESIGN.md §2):
+ * Rules, the same the daemon follows (docs/architecture.md, "A connection"):
  * - connections are registered once with EPOLLIN|EPOLLRDHUP|EPOLLET;
  * - read until EAGAIN or a short read (a short read proves the socket drained unless
  *   EPOLLRDHUP was seen);

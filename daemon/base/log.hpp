@@ -39,6 +39,12 @@ private:
     std::uint64_t window_start_ms_ = 0;
 };
 
+// "peer=192.0.2.1:40000 listener=echo": how every line about one peer ends, so a log search
+// for a client or a listener finds all of them.
+inline std::string peer_tail(std::string_view peer, std::string_view listener) {
+    return "peer=" + std::string(peer) + " listener=" + std::string(listener);
+}
+
 // "1 listener", "2 listeners": a count with its noun, for messages.
 inline std::string count_text(std::uint64_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);

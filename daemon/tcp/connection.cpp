@@ -30,6 +30,8 @@ Connection::Connection(Acceptor& acceptor, int fd, std::uint64_t now_ms) noexcep
 
 std::string Connection::peer() const { return SocketAddress::peer_text(fd_); }
 
+std::string Connection::log_tail() const { return peer_tail(peer(), acceptor_->listener().config().name); }
+
 void Connection::on_io(std::uint32_t events) noexcept {
     if ((events & EPOLLRDHUP) != 0) flags_ |= kPeerRdhup;
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && (flags_ & kWriteBlocked) != 0) {
@@ -96,8 +98,7 @@ void Connection::read_input() noexcept {
             // Out of memory (the bounds cannot be hit: max_buffer covers the high watermark,
             // the largest frame and one read). Only this connection pays for it.
             if (acceptor_->context().may_log_peer_event()) {
-                LOG_ERR("connection closed: cannot allocate its buffer peer=%s listener=%s", peer().c_str(),
-                        acceptor_->listener().config().name.c_str());
+                LOG_ERR("connection closed: cannot allocate its buffer %s", log_tail().c_str());
             }
             close(CloseReason::Internal);
             return;
@@ -179,9 +180,8 @@ bool Connection::frame_input() noexcept {
         // TooLarge: this connection only; nothing was allocated for the claimed size.
         stats.frames_too_large.add();
         if (acceptor_->context().may_log_peer_event()) {
-            LOG_WARNING("connection closed: frame too large peer=%s listener=%s mode=%s size=%llu max_frame=%u",
-                        peer().c_str(), acceptor_->listener().config().name.c_str(),
-                        std::string(to_string(framer.mode())).c_str(), static_cast<unsigned long long>(f.size),
+            LOG_WARNING("connection closed: frame too large %s mode=%s size=%llu max_frame=%u",
+                        log_tail().c_str(), std::string(to_string(framer.mode())).c_str(), static_cast<unsigned long long>(f.size),
                         framer.max_frame());
         }
         // The whole frames before it are still echoed, as far as the socket takes them now.
@@ -246,8 +246,7 @@ void Connection::on_eof() noexcept {
     if (incomplete > 0) {
         acceptor_->context().counters().incomplete_frames_at_eof.add();
         if (acceptor_->context().may_log_peer_event()) {
-            LOG_NOTICE("peer half-closed inside a frame; dropped %zu bytes peer=%s listener=%s", incomplete,
-                       peer().c_str(), acceptor_->listener().config().name.c_str());
+            LOG_NOTICE("peer half-closed inside a frame; dropped %zu bytes %s", incomplete, log_tail().c_str());
         }
         buf_->truncate(ready_);
     }
@@ -260,9 +259,8 @@ void Connection::fail(const IoResult& r, const char* op) noexcept {
         // acknowledging its echo. Not an error of ours; one line per connection reclaimed.
         acceptor_->context().counters().send_timeouts.add();
         if (acceptor_->context().may_log_peer_event()) {
-            LOG_INFO("connection closed: send timeout (echo unacknowledged for %llu ms) peer=%s listener=%s",
-                     static_cast<unsigned long long>(acceptor_->limits().send_timeout_ms), peer().c_str(),
-                     acceptor_->listener().config().name.c_str());
+            LOG_INFO("connection closed: send timeout (echo unacknowledged for %llu ms) %s",
+                     static_cast<unsigned long long>(acceptor_->limits().send_timeout_ms), log_tail().c_str());
         }
         close(CloseReason::PeerError);
         return;
@@ -273,8 +271,7 @@ void Connection::fail(const IoResult& r, const char* op) noexcept {
         // counted apart, one line per connection at info (rate-limited), naming the peer.
         acceptor_->context().counters().connection_resets.add();
         if (log_enabled(LogLevel::Info) && acceptor_->context().may_log_peer_event()) {
-            LOG_INFO("connection reset by peer (%s: %s) peer=%s listener=%s", op, errno_text(r.error).c_str(),
-                     peer().c_str(), acceptor_->listener().config().name.c_str());
+            LOG_INFO("connection reset by peer (%s: %s) %s", op, errno_text(r.error).c_str(), log_tail().c_str());
         }
         close(CloseReason::PeerError);
         return;
@@ -282,11 +279,9 @@ void Connection::fail(const IoResult& r, const char* op) noexcept {
     acceptor_->context().counters().connection_errors.add();
     if (acceptor_->context().may_log_peer_event()) {
         if (r.status == IoStatus::Error) {
-            LOG_WARNING("connection failed: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(),
-                        peer().c_str(), acceptor_->listener().config().name.c_str());
+            LOG_WARNING("connection failed: %s: %s %s", op, errno_text(r.error).c_str(), log_tail().c_str());
         } else {
-            LOG_INFO("connection lost: %s: %s peer=%s listener=%s", op, errno_text(r.error).c_str(), peer().c_str(),
-                     acceptor_->listener().config().name.c_str());
+            LOG_INFO("connection lost: %s: %s %s", op, errno_text(r.error).c_str(), log_tail().c_str());
         }
     }
     close(CloseReason::PeerError);

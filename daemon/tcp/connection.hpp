@@ -44,6 +44,8 @@ public:
     [[nodiscard]] Acceptor& acceptor() const noexcept { return *acceptor_; }
     // "192.0.2.1:40000", also after a reset ("unknown" once closed): for log lines.
     [[nodiscard]] std::string peer() const;
+    // "peer=... listener=...": the end of every log line about this connection.
+    [[nodiscard]] std::string log_tail() const;
 
 
 private:

@@ -53,7 +53,7 @@ public:
     [[nodiscard]] const std::shared_ptr<ListenSocket>& socket() const noexcept { return socket_; }
     [[nodiscard]] const Framer& framer() const noexcept { return framer_; }
 
-    // Reserves a connection slot; false when the socket is at this config's max_connections.
+    // Counts one more connection; false when the socket is at this config's max_connections.
     [[nodiscard]] bool try_add_connection() noexcept;
     void remove_connection() noexcept { socket_->connections.fetch_sub(1, std::memory_order_relaxed); }
 

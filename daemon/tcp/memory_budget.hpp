@@ -58,7 +58,7 @@ public:
     // than a page left) until use is down to 7/8 of the limit, for every worker at once. Not
     // "less than a page left right now": at the limit pages come and go by the read (a read
     // gives back what it did not write), and a worker that saw a free page would accept and
-    // serve a new connection while the others wait (integration-budget, issue 14).
+    // serve a new connection while the others wait (seen as a flake of integration-budget).
     // A pause set by a read that went on in pages it already had (so no worker polls for the
     // end of it) ends here too, at the same 7/8.
     [[nodiscard]] bool exhausted() noexcept {

@@ -92,8 +92,8 @@ void UdpEcho::note_kernel_drops(const msghdr& hdr) noexcept {
 
 void UdpEcho::drop_log(const char* why, unsigned i) noexcept {
     if (!log_enabled(LogLevel::Notice) || !drop_log_.allow(context_->loop().now_ms())) return;
-    LOG_NOTICE("udp datagram dropped: %s peer=%s listener=%s", why,
-               address_text(peer_[i], in_[i].msg_hdr.msg_namelen).c_str(), listener_->config().name.c_str());
+    LOG_NOTICE("udp datagram dropped: %s %s", why,
+               peer_tail(address_text(peer_[i], in_[i].msg_hdr.msg_namelen), listener_->config().name).c_str());
 }
 
 void UdpEcho::consider(unsigned i, std::uint64_t now_ns) noexcept {
@@ -228,8 +228,8 @@ void UdpEcho::send_replies() noexcept {
         stats.udp_send_errors.add();
         if (log_enabled(LogLevel::Notice) && drop_log_.allow(context_->loop().now_ms())) {
             const auto& peer = *static_cast<const sockaddr_storage*>(out_[done].msg_hdr.msg_name);
-            LOG_NOTICE("udp reply failed: %s peer=%s listener=%s", errno_text(err).c_str(),
-                       address_text(peer, out_[done].msg_hdr.msg_namelen).c_str(), listener_->config().name.c_str());
+            LOG_NOTICE("udp reply failed: %s %s", errno_text(err).c_str(),
+                       peer_tail(address_text(peer, out_[done].msg_hdr.msg_namelen), listener_->config().name).c_str());
         }
         ++done;
     }

@@ -126,30 +126,30 @@ bool SourceRateLimiter::allow(const IpKey& source, std::uint64_t now_ns) noexcep
     const std::size_t set = (h / kShards) % sets_per_shard_;
     std::lock_guard<std::mutex> lock(shard.mutex);
     Entry* ways = shard.entries.data() + set * kWays;
-    Entry* slot = nullptr;
+    Entry* entry = nullptr;
     for (std::size_t i = 0; i < kWays; ++i) {
         if (ways[i].tat != 0 && ways[i].key == source) {
-            slot = &ways[i];
+            entry = &ways[i];
             break;
         }
     }
-    if (slot == nullptr) {
+    if (entry == nullptr) {
         // New (or forgotten) source: its bucket is full. Take an entry whose bucket is full
         // again (or unused); failing that, the one closest to full, which forgets the least.
-        slot = &ways[0];
+        entry = &ways[0];
         for (std::size_t i = 0; i < kWays; ++i) {
             if (ways[i].tat <= now_ns) {
-                slot = &ways[i];
+                entry = &ways[i];
                 break;
             }
-            if (ways[i].tat < slot->tat) slot = &ways[i];
+            if (ways[i].tat < entry->tat) entry = &ways[i];
         }
-        slot->key = source;
-        slot->tat = now_ns;
+        entry->key = source;
+        entry->tat = now_ns;
     }
-    const std::uint64_t next = std::max(slot->tat, now_ns) + interval_ns_;
+    const std::uint64_t next = std::max(entry->tat, now_ns) + interval_ns_;
     if (next - now_ns > tolerance_ns_) return false;
-    slot->tat = next;
+    entry->tat = next;
     return true;
 }
 

@@ -13,7 +13,7 @@
  *   EAGAIN      from sendmmsg on a datagram socket without calling it ("send buffer full"),
  *               at most ABUSE_SHIM_EAGAIN_MAX times, counting the datagrams it refused.
  *
- * Faithful short I/O. The daemon relies on two kernel guarantees (DESIGN.md section 2): a
+ * Faithful short I/O. The daemon relies on two kernel guarantees (docs/architecture.md): a
  * short read of a stream or a short recvmmsg batch means the queue was empty at that moment,
  * and a short write means the send buffer was full; in both cases a later arrival (of data,
  * of buffer space) is a new edge on its edge-triggered registration. A short read invented

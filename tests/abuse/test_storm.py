@@ -5,7 +5,7 @@ verify every byte. The daemon keeps serving, its fd count is back to the baselin
 of the storm's end, its log stays short (rate-limited) and it exits cleanly.
 
 Needs root (ip netns add); skips (77) otherwise. The namespace gives the storm its own
-ephemeral ports and TIME_WAIT table (PLATFORM.md, "Network testing") and is deleted on every
+ephemeral ports and TIME_WAIT table (a storm on the host's loopback would crowd out other tests') and is deleted on every
 exit path: finally, atexit, and SIGTERM/SIGINT/SIGHUP handlers (meson's timeout sends SIGTERM).
 """
 

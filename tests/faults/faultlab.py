@@ -334,7 +334,7 @@ class Daemon(DaemonLog):
         """resources() once tcpechod itself counts no open connection: a baseline. Right after
         a probe run the daemon may not have closed the last connection yet (it closes after
         the FIN the probe waited for; a busy machine can preempt the worker in between), and
-        a baseline that counts its fd is one too high (faults-blackhole, issue 14)."""
+        a baseline that counts its fd is one too high (a past flake of faults-blackhole)."""
         active = self.wait_connections_active(0, timeout)['connections_active']
         if active != 0:
             raise AssertionError('tcpechod still counts %d open connections %.0f s after the probe ended'

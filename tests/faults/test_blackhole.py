@@ -22,7 +22,7 @@ CONNECTIONS = 2
 
 
 def requirements():
-    """send_timeout must be a tcpechod config key (issue 7, the daemon side)."""
+    """send_timeout must be a tcpechod config key (the daemon side of a black-holed peer)."""
     with tempfile.NamedTemporaryFile('w', suffix='.toml') as f:
         f.write('[limits]\nsend_timeout = "2s"\n[[listen]]\nname = "x"\naddress = "127.0.0.1"\n'
                 'port = 0\n')

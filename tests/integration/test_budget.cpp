@@ -176,7 +176,7 @@ TEST_CASE("max_buffer_memory: at the budget new connections wait in the backlog,
     // kept whole until it completes, and nothing can drain it (there is no echo yet). Three
     // such peers fill 8 MiB for good. Two workers: the pause must hold for both, also when a
     // read gives a page or two back (integration-budget failed one run in a few when the
-    // other worker saw a free page and accepted, issue 14).
+    // other worker saw a free page and accepted: a flake once).
     ::setenv("MALLOC_PERTURB_", "0", 1);
     DaemonProcess d(config(listener("raw", "raw") + listener("length", "length", "max_frame = \"4MiB\""),
                            "max_buffer_memory = \"8MiB\""));
@@ -239,7 +239,7 @@ TEST_CASE("max_buffer_memory: peers that reset while paused for memory give thei
     // Every holder of the budget paused for memory, then reset by its peer. A paused
     // connection does not read, so without asking the socket (EPOLLERR, SO_ERROR) it would
     // keep its partial frame until idle_timeout, and the budget would never drain: nobody
-    // would be accepted again (found in review, issue 14). One worker, so the order is known.
+    // would be accepted again (found in review). One worker, so the order is known.
     ::setenv("MALLOC_PERTURB_", "0", 1);
     DaemonProcess d(config(listener("raw", "raw") + listener("length", "length", "max_frame = 4194300"),
                            "max_buffer_memory = \"4MiB\"", 1));

@@ -81,7 +81,7 @@ TEST_CASE("a reset is counted as a reset, not an error, and its log line names t
     const std::string peer = "peer=127.0.0.1:" + std::to_string(ntohs(local.sin_port)) + " listener=raw";
     close_with_reset(c);
     // After the reset the kernel no longer calls the socket connected (getpeername: ENOTCONN);
-    // the line must still say who it was (it said peer=unknown before issue 14).
+    // the line must still say who it was (it once said peer=unknown).
     REQUIRE(d.wait_for_log("connection reset by peer", 5s));
     const std::string log = d.log_text();
     INFO(log);

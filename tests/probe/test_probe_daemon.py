@@ -123,7 +123,7 @@ class AgainstDaemon(ProbeTestCase):
 
     def test_split_into_more_pieces_than_bytes(self):
         """--split K cuts each message into min(K, its length) pieces: one byte each for the
-        short ones (issue 14: it used to refuse -s 1-70000 --split 3)."""
+        short ones (it used to refuse -s 1-70000 --split 3)."""
         n = 30
         for mode, margs, size, overhead in (('raw', [], 3, 0), ('length', ['--mode', 'length'], 1, 4),
                                             ('line', ['--mode', 'line'], 2, 1)):

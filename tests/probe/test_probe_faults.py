@@ -271,7 +271,7 @@ class StreamFaults(FaultTestCase):
         kinds = sorted(e['kind'] for e in run.errors)
         self.assertEqual(kinds, ['mismatch', 'timeout', 'timeout'], run)
         self.assertEqual({e['offset'] for e in run.errors}, {1500}, run)
-        # ... and --help and the man page say so (issue 14: it was not written down).
+        # ... and --help and the man page say so (it once was not written down).
         help_text = ' '.join(run_probe(['--help'], json_output=False).stdout.split())
         self.assertIn('When connections fail in different ways, 1 wins', help_text)
         with open(MAN_PAGE) as f:

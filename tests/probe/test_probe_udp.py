@@ -236,7 +236,7 @@ class Loss(UdpTestCase):
 
     def test_late_echo_of_a_short_datagram(self):
         """A header-less datagram's echo comes after --timeout, long after it (abuse-shim,
-        issue 14): late, never corrupted. Every datagram is short, so each one is alone in
+        seen under ASan with an abuse shim): late, never corrupted. Every datagram is short, so each one is alone in
         flight: datagram 2 is lost after --timeout, 3.. go on, and the late echo of 2 arrives
         while 9 is in flight, or after one sent long after it."""
         for release, rate in ((9, []), (15, ['--rate', 5])):
@@ -710,7 +710,7 @@ class Output(UdpTestCase):
 
     def test_progress_on_a_terminal_stderr_when_stdout_is_piped(self):
         """stdout piped (| tee, > file), stderr a terminal: progress shows there, so a run
-        that waits --timeout for every lost datagram is not silent for minutes (issue 14)."""
+        that waits --timeout for every lost datagram is not silent for minutes."""
         import pty
         server = self.serve(us.DropEveryServer(2))
         master, slave = pty.openpty()

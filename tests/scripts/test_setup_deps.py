@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """scripts/setup-deps.sh: the demo installs what building and running need, the test command
-the rest (issue 14: the demo installed lintian, rpm, debootstrap and a hundred packages more
+the rest (the demo once installed lintian, rpm, debootstrap and a hundred packages more
 to run the main job)."""
 
 import os
