@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/framer.hpp"
 #include "daemon/base/log.hpp"
+#include "lib/framer.hpp"
 
 namespace tcpecho {
 

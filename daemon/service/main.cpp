@@ -10,8 +10,8 @@
 #include <string>
 
 #include "build_config.hpp"
-#include "daemon/service/config_loader.hpp"
 #include "daemon/base/log.hpp"
+#include "daemon/service/config_loader.hpp"
 #include "daemon/service/server.hpp"
 #include "daemon/service/socket_activation.hpp"
 

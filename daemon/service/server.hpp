@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "daemon/tcp/accept_gate.hpp"
 #include "daemon/base/config.hpp"
+#include "daemon/base/stats.hpp"
 #include "daemon/service/listener_table.hpp"
-#include "daemon/tcp/memory_budget.hpp"
 #include "daemon/service/notify.hpp"
 #include "daemon/service/socket_activation.hpp"
-#include "daemon/base/stats.hpp"
+#include "daemon/tcp/accept_gate.hpp"
+#include "daemon/tcp/memory_budget.hpp"
 
 namespace tcpecho {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "lib/address.hpp"
 #include "daemon/base/config.hpp"
+#include "lib/address.hpp"
 #include "lib/fd.hpp"
 
 namespace tcpecho {

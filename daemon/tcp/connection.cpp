@@ -1,17 +1,17 @@
 #include "daemon/tcp/connection.hpp"
 
 #include <sys/epoll.h>
-#include <cerrno>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <span>
 
-#include "lib/address.hpp"
-#include "daemon/tcp/buffer.hpp"
 #include "daemon/base/log.hpp"
 #include "daemon/tcp/acceptor.hpp"
+#include "daemon/tcp/buffer.hpp"
 #include "daemon/tcp/tcp_context.hpp"
+#include "lib/address.hpp"
 
 namespace tcpecho {
 

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "lib/address.hpp"
 #include "daemon/base/config.hpp"
+#include "lib/address.hpp"
 #include "lib/fd.hpp"
 #include "lib/framer.hpp"
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "lib/address.hpp"
 #include "daemon/base/config.hpp"
-#include "lib/fd.hpp"
 #include "daemon/udp/udp_policy.hpp"
+#include "lib/address.hpp"
+#include "lib/fd.hpp"
 
 namespace tcpecho {
 
