@@ -5,16 +5,14 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cerrno>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <vector>
 
 #include "lib/address.hpp"
 #include "lib/fd.hpp"
-#include "tools/epoll_waiter.hpp"
 #include "tools/payload.hpp"
+#include "tools/probe_loop.hpp"
 #include "tools/run_threads.hpp"
 #include "tools/session.hpp"
 
@@ -72,6 +70,11 @@ public:
 
 private:
     void publish() noexcept;
+    void finish() noexcept {
+        publish();
+        finished_at = Clock::now();
+        done.store(true, std::memory_order_release);
+    }
 
     std::vector<unsigned> ids_;
     SessionContext context_;
@@ -98,85 +101,57 @@ void ProbeThread::publish() noexcept {
 void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
     context_.start = start;
     context_.end = end;
-    UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
     const std::size_t n = sessions_.size();
     // A loop that cannot run must fail its sessions: unfinished is never "verified".
-    auto give_up_all = [&](const std::string& what) {
-        for (auto& s : sessions_) s->give_up(FailureKind::Reset, "probe error: " + what + ": " + errno_text(errno));
+    auto give_up_all = [&](const std::string& what, int error) {
+        for (auto& s : sessions_) s->give_up(FailureKind::Reset, "probe error: " + what + ": " + errno_text(error));
     };
-    if (!epoll) {
-        give_up_all("epoll_create1");
-        publish();
-        finished_at = Clock::now();
-        done.store(true, std::memory_order_release);
+    ProbeLoop loop;
+    if (int err = loop.open(n); err != 0) {
+        give_up_all("epoll_create1", err);
+        finish();
         return;
     }
-    std::vector<char> in_ready(n, 0);
-    std::vector<TimePoint> queued_due(n, TimePoint::max());
-    std::vector<std::uint32_t> ready;
-    using Due = std::pair<TimePoint, std::uint32_t>;
-    std::priority_queue<Due, std::vector<Due>, std::greater<>> timers;
 
-    std::vector<char> counted_done(n, 0);
-    std::size_t active = n;
     auto settle = [&](std::uint32_t i) {
-        if (counted_done[i] == 0 && sessions_[i]->finished()) {
-            counted_done[i] = 1;
-            --active;
-        }
+        if (sessions_[i]->finished()) loop.count_finished(i);
     };
     auto after_pump = [&](std::uint32_t i, bool more) {
-        Session& s = *sessions_[i];
         settle(i);
-        if (more && in_ready[i] == 0) {
-            in_ready[i] = 1;
-            ready.push_back(i);
-        }
-        TimePoint due = s.next_due();
-        if (due != TimePoint::max() && due != queued_due[i]) {
-            queued_due[i] = due;
-            timers.emplace(due, i);
-        }
+        if (more) loop.mark_ready(i);
+        loop.set_timer(i, sessions_[i]->next_due());
+    };
+    auto pump = [&](std::uint32_t i, TimePoint now) {
+        if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
     };
     auto pump_all = [&](TimePoint now) {
-        for (std::uint32_t i = 0; i < n; ++i) {
-            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
-        }
+        for (std::uint32_t i = 0; i < n; ++i) pump(i, now);
     };
 
     for (std::uint32_t i = 0; i < n; ++i) {
         Session& s = *sessions_[i];
         settle(i);
         if (s.finished()) continue;  // could not connect
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        ev.data.u32 = i;
-        if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, s.fd(), &ev) != 0) {
-            s.give_up(FailureKind::Reset, "probe error: epoll_ctl: " + errno_text(errno));
+        if (int err = loop.watch(s.fd(), i, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET); err != 0) {
+            s.give_up(FailureKind::Reset, "probe error: epoll_ctl: " + errno_text(err));
             settle(i);
         }
     }
     pump_all(Clock::now());
 
-    EpollWaiter waiter;
     bool stopping = false;
     bool abandoned = false;
     bool ended = false;
     TimePoint next_housekeeping = Clock::now() + kHousekeeping;
-    epoll_event events[256];
-    while (active > 0) {
-        TimePoint now = Clock::now();
-        TimePoint wake = next_housekeeping;
-        if (!timers.empty()) wake = std::min(wake, timers.top().first);
-        if (end && !ended) wake = std::min(wake, *end);
-        std::chrono::nanoseconds timeout{0};
-        if (ready.empty() && wake > now) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now);
-        int got = waiter.wait(epoll.get(), events, 256, timeout);
-        if (got < 0 && errno != EINTR) {
-            give_up_all("epoll_wait");
+    while (loop.active() > 0) {
+        TimePoint wake_by = next_housekeeping;
+        if (end && !ended) wake_by = std::min(wake_by, *end);
+        const ProbeLoop::Wait waited = loop.wait(wake_by);
+        if (waited.error != 0) {
+            give_up_all("epoll_wait", waited.error);
             break;
         }
-        now = Clock::now();
+        const TimePoint now = Clock::now();
 
         const int interrupts = g_interrupts.load(std::memory_order_relaxed);
         if (!stopping && interrupts >= 1) {
@@ -197,25 +172,12 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
             ended = true;
             pump_all(now);
         }
-        for (int e = 0; e < got; ++e) {
-            std::uint32_t i = events[e].data.u32;
-            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->on_events(events[e].events, now));
+        for (const epoll_event& event : waited.events) {
+            const std::uint32_t i = event.data.u32;
+            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->on_events(event.events, now));
         }
-        if (!ready.empty()) {
-            std::vector<std::uint32_t> batch;
-            batch.swap(ready);
-            for (std::uint32_t i : batch) in_ready[i] = 0;
-            for (std::uint32_t i : batch) {
-                if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
-            }
-        }
-        while (!timers.empty() && timers.top().first <= now) {
-            auto [due, i] = timers.top();
-            timers.pop();
-            if (queued_due[i] != due) continue;  // superseded
-            queued_due[i] = TimePoint::max();
-            if (!sessions_[i]->finished()) after_pump(i, sessions_[i]->pump(now));
-        }
+        for (std::uint32_t i : loop.take_ready()) pump(i, now);
+        while (auto i = loop.pop_expired(now)) pump(*i, now);
         if (now >= next_housekeeping) {
             for (std::uint32_t i = 0; i < n; ++i) {
                 if (sessions_[i]->finished()) continue;
@@ -226,9 +188,7 @@ void ProbeThread::run(TimePoint start, std::optional<TimePoint> end) {
             next_housekeeping = now + kHousekeeping;
         }
     }
-    publish();
-    finished_at = Clock::now();
-    done.store(true, std::memory_order_release);
+    finish();
 }
 
 RunResult resolve_failure(const Options& options, const std::string& detail) {

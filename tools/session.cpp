@@ -56,11 +56,12 @@ bool Session::connect(const addrinfo* addresses, TimePoint deadline) {
         sockaddr_storage peer{};
         std::memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
         const std::string where = SocketAddress::from_sockaddr(peer, ai->ai_addrlen).to_string();
-        UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
-        if (!fd) {
-            error = "socket(): " + std::string(std::strerror(errno));
+        const int raw_fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (int err = sys_error(raw_fd); err != 0) {
+            error = "socket(): " + errno_text(err);
             continue;
         }
+        UniqueFd fd(raw_fd);
         // connect() honours SO_SNDTIMEO: what is left of the shared connect deadline.
         timeval tv = to_timeval(static_cast<std::uint64_t>(left));
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -72,9 +73,9 @@ bool Session::connect(const addrinfo* addresses, TimePoint deadline) {
         }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         // Not retried on EINTR: a repeated connect() would report EALREADY or EISCONN.
-        if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (int err = sys_error(::connect(fd.get(), ai->ai_addr, ai->ai_addrlen)); err != 0) {
             error = where + ": " +
-                    (errno == EINPROGRESS ? "timed out after " + seconds_text(opt_.timeout_us) : std::strerror(errno));
+                    (err == EINPROGRESS ? "timed out after " + seconds_text(opt_.timeout_us) : errno_text(err));
             continue;
         }
         timeval send_tv = to_timeval(opt_.timeout_us);
@@ -358,8 +359,8 @@ void Session::complete_message(TimePoint now) {
 void Session::maybe_finish(TimePoint now) {
     if (state_ != State::Running || !done_sending(now) || outstanding() > 0) return;
     capture_tcp_info();
-    if (::shutdown(fd_.get(), SHUT_WR) != 0) {
-        fail(FailureKind::Reset, "shutdown(SHUT_WR) failed: " + errno_text(errno));
+    if (int err = sys_error(::shutdown(fd_.get(), SHUT_WR)); err != 0) {
+        fail(FailureKind::Reset, "shutdown(SHUT_WR) failed: " + errno_text(err));
         return;
     }
     // Everything is back; now the server must close its side too (RFC 862 echoes until EOF).

@@ -5,16 +5,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <vector>
 
 #include "lib/address.hpp"
 #include "lib/fd.hpp"
-#include "tools/epoll_waiter.hpp"
+#include "tools/probe_loop.hpp"
 #include "tools/run_threads.hpp"
 #include "tools/udp_flow.hpp"
 
@@ -24,7 +22,6 @@ namespace {
 
 // How often live figures are published for the progress line.
 constexpr auto kHousekeeping = std::chrono::milliseconds(100);
-constexpr int kMaxEvents = 256;
 
 // One thread's flows and their loop. Owned through unique_ptr: flows keep a reference to
 // `context_`.
@@ -97,41 +94,25 @@ void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
     context_.start = start;
     context_.end = end;
     const std::size_t n = flows_.size();
-    UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
     // A loop that cannot run must fail its flows: unfinished is never "verified".
-    auto give_up_all = [&](const std::string& what) {
-        const std::string detail = "probe error: " + what + ": " + errno_text(errno);
+    auto give_up_all = [&](const std::string& what, int error) {
+        const std::string detail = "probe error: " + what + ": " + errno_text(error);
         for (auto& f : flows_) f->give_up(UdpErrorKind::Network, detail);
     };
-    if (!epoll) {
-        give_up_all("epoll_create1");
+    ProbeLoop loop;
+    if (int err = loop.open(n); err != 0) {
+        give_up_all("epoll_create1", err);
         finish();
         return;
     }
 
-    std::vector<char> counted_done(n, 0);
     std::vector<char> watching_out(n, 0);
-    std::vector<char> in_ready(n, 0);
-    std::vector<TimePoint> queued_due(n, TimePoint::max());
-    std::vector<std::uint32_t> ready;
-    using Due = std::pair<TimePoint, std::uint32_t>;
-    std::priority_queue<Due, std::vector<Due>, std::greater<>> timers;
-    std::size_t active = n;
-
-    auto watch = [&](std::uint32_t i, int op, std::uint32_t events) {
-        epoll_event ev{};
-        ev.events = events;
-        ev.data.u32 = i;
-        return ::epoll_ctl(epoll.get(), op, flows_[i]->fd(), &ev) == 0;
-    };
     // A finished flow leaves the epoll set before its socket is closed.
     auto settle = [&](std::uint32_t i) {
         UdpFlow& f = *flows_[i];
-        if (counted_done[i] != 0 || !f.finished()) return;
-        counted_done[i] = 1;
-        --active;
+        if (!f.finished() || !loop.count_finished(i)) return;
         if (f.fd() >= 0) {
-            ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, f.fd(), nullptr);
+            loop.unwatch(f.fd());
             f.close();
         }
     };
@@ -143,24 +124,17 @@ void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
         // otherwise report a writable socket on every wait.
         if ((f.wants_writable() ? 1 : 0) != watching_out[i]) {
             watching_out[i] = f.wants_writable() ? 1 : 0;
-            if (!watch(i, EPOLL_CTL_MOD, EPOLLIN | (f.wants_writable() ? EPOLLOUT : 0U))) {
-                f.give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(errno));
+            if (int err = loop.rewatch(f.fd(), i, EPOLLIN | (f.wants_writable() ? EPOLLOUT : 0U)); err != 0) {
+                f.give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(err));
                 settle(i);
                 return;
             }
         }
-        if (more && in_ready[i] == 0) {
-            in_ready[i] = 1;
-            ready.push_back(i);
-        }
+        if (more) loop.mark_ready(i);
         // Only an earlier due time is queued: a later one (the oldest datagram's deadline
         // moves on with every echo) is found when the queued timer fires and pump() runs,
         // so the heap holds about one entry per flow instead of one per datagram.
-        const TimePoint due = f.next_due();
-        if (due < queued_due[i]) {
-            queued_due[i] = due;
-            timers.emplace(due, i);
-        }
+        loop.advance_timer(i, f.next_due());
     };
     auto pump = [&](std::uint32_t i, TimePoint now) {
         if (flows_[i]->finished()) {
@@ -176,29 +150,22 @@ void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
     for (std::uint32_t i = 0; i < n; ++i) {
         settle(i);  // could not open its socket
         if (flows_[i]->finished()) continue;
-        if (!watch(i, EPOLL_CTL_ADD, EPOLLIN)) {
-            flows_[i]->give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(errno));
+        if (int err = loop.watch(flows_[i]->fd(), i, EPOLLIN); err != 0) {
+            flows_[i]->give_up(UdpErrorKind::Network, "probe error: epoll_ctl: " + errno_text(err));
             settle(i);
         }
     }
     pump_all(Clock::now());
 
-    EpollWaiter waiter;
     bool stopping = false;
     TimePoint next_housekeeping = Clock::now() + kHousekeeping;
-    epoll_event events[kMaxEvents];
-    while (active > 0) {
-        TimePoint now = Clock::now();
-        TimePoint wake = next_housekeeping;
-        if (!timers.empty()) wake = std::min(wake, timers.top().first);
-        std::chrono::nanoseconds timeout{0};
-        if (ready.empty() && wake > now) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now);
-        const int got = waiter.wait(epoll.get(), events, kMaxEvents, timeout);
-        if (got < 0 && errno != EINTR) {
-            give_up_all("epoll_wait");
+    while (loop.active() > 0) {
+        const ProbeLoop::Wait waited = loop.wait(next_housekeeping);
+        if (waited.error != 0) {
+            give_up_all("epoll_wait", waited.error);
             break;
         }
-        now = Clock::now();
+        const TimePoint now = Clock::now();
 
         const int interrupts = g_interrupts.load(std::memory_order_relaxed);
         if (interrupts >= 2) {
@@ -214,28 +181,17 @@ void UdpThread::run(TimePoint start, std::optional<TimePoint> end) {
             context_.stopping = true;
             pump_all(now);
         }
-        for (int e = 0; e < got; ++e) {
-            const std::uint32_t i = events[e].data.u32;
+        for (const epoll_event& event : waited.events) {
+            const std::uint32_t i = event.data.u32;
             UdpFlow& f = *flows_[i];
             if (f.finished()) continue;
             // EPOLLERR: an ICMP error is pending; recv() reports it.
-            if ((events[e].events & (EPOLLIN | EPOLLERR)) != 0) f.on_readable();
-            if ((events[e].events & EPOLLOUT) != 0) f.on_writable();
+            if ((event.events & (EPOLLIN | EPOLLERR)) != 0) f.on_readable();
+            if ((event.events & EPOLLOUT) != 0) f.on_writable();
             pump(i, now);
         }
-        if (!ready.empty()) {
-            std::vector<std::uint32_t> batch;
-            batch.swap(ready);
-            for (std::uint32_t i : batch) in_ready[i] = 0;
-            for (std::uint32_t i : batch) pump(i, now);
-        }
-        while (!timers.empty() && timers.top().first <= now) {
-            auto [due, i] = timers.top();
-            timers.pop();
-            if (queued_due[i] != due) continue;  // superseded
-            queued_due[i] = TimePoint::max();
-            pump(i, now);
-        }
+        for (std::uint32_t i : loop.take_ready()) pump(i, now);
+        while (auto i = loop.pop_expired(now)) pump(*i, now);
         if (now >= next_housekeeping) {
             publish();
             next_housekeeping = now + kHousekeeping;

@@ -50,11 +50,12 @@ UdpFlow::UdpFlow(UdpContext& context, unsigned id, std::uint64_t flow_seed)
 }
 
 bool UdpFlow::open(const addrinfo& address) {
-    UniqueFd fd(::socket(address.ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
-    if (!fd) {
-        fail(UdpErrorKind::Network, "socket(): " + errno_text(errno));
+    const int raw_fd = ::socket(address.ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (int err = sys_error(raw_fd); err != 0) {
+        fail(UdpErrorKind::Network, "socket(): " + errno_text(err));
         return false;
     }
+    UniqueFd fd(raw_fd);
     if (opt_.workload == Workload::Stream) {
         int want = kStreamRcvBuf;
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);  // best effort
@@ -63,8 +64,8 @@ bool UdpFlow::open(const addrinfo& address) {
     // want of buffer space: loss the probe must not blame on the server.
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
-    if (::connect(fd.get(), address.ai_addr, address.ai_addrlen) != 0) {
-        fail(UdpErrorKind::Network, "cannot connect a UDP socket to " + ctx_.peer + ": " + errno_text(errno));
+    if (int err = sys_error(::connect(fd.get(), address.ai_addr, address.ai_addrlen)); err != 0) {
+        fail(UdpErrorKind::Network, "cannot connect a UDP socket to " + ctx_.peer + ": " + errno_text(err));
         return false;
     }
     if (auto local = SocketAddress::local_of(fd.get())) result_.local = local->to_string();
@@ -171,12 +172,9 @@ bool UdpFlow::read_one() {
     msg.msg_controllen = sizeof control;
     // MSG_TRUNC: the datagram's real length, even if it did not fit (it cannot here: the
     // buffer holds the largest UDP payload, plus one byte). 0 is a 0-byte datagram.
-    ssize_t n = 0;
-    do {
-        n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_TRUNC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        if (errno != EAGAIN) socket_error(errno, "recvmsg()", 0);
+    const IoResult r = recv_message(fd_.get(), &msg, MSG_DONTWAIT | MSG_TRUNC);
+    if (r.status != IoStatus::Ok) {
+        if (r.status != IoStatus::WouldBlock) socket_error(r.error, "recvmsg()", 0);
         return false;
     }
     const TimePoint now = Clock::now();
@@ -187,7 +185,7 @@ bool UdpFlow::read_one() {
             result_.counters.probe_receive_drops = dropped;  // the socket's running total
         }
     }
-    on_datagram(static_cast<std::size_t>(n), now);
+    on_datagram(r.bytes, now);
     return state_ != State::Failed;
 }
 
