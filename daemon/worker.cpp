@@ -88,6 +88,10 @@ Worker::~Worker() {
     join();
     force_close_all();
     for (auto [index, fd] : pending_adopt_) ::close(fd);  // requested after the loop ended
+    for (const auto& [listener, fd] : pending_hand_off_) {
+        ::close(fd);
+        listener->remove_connection();
+    }
 }
 
 void Worker::start() {
@@ -142,12 +146,15 @@ void Worker::request_adopt(std::size_t tcp_listener_index, int fd) {
 void Worker::on_control() noexcept {
     std::shared_ptr<const ListenerSet> next;
     std::vector<std::pair<std::size_t, int>> adopt;
+    std::vector<std::pair<std::shared_ptr<Listener>, int>> handed;
     {
         std::lock_guard<std::mutex> lock(pending_mutex_);
         next = std::move(pending_);
         adopt.swap(pending_adopt_);
+        handed.swap(pending_hand_off_);
     }
     if (next) apply(std::move(next));
+    for (const auto& [listener, fd] : handed) take_hand_off(listener, fd);
     for (auto [index, fd] : adopt) {
         if (index < acceptors_.size() && !draining_) add_connection(*acceptors_[index], fd);
         else ::close(fd);
@@ -263,6 +270,40 @@ void Worker::add_connection(Acceptor& acceptor, int fd) noexcept {
         ::close(fd);
         return;
     }
+    if (balancer_ != nullptr) {
+        const unsigned target = balancer_->assign(index_);
+        if (target != index_) {
+            hand_off_(target, acceptor.shared_listener(), fd);
+            return;
+        }
+    }
+    serve_connection(acceptor, fd);
+}
+
+void Worker::request_hand_off(std::shared_ptr<Listener> listener, int fd) {
+    {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        pending_hand_off_.emplace_back(std::move(listener), fd);
+    }
+    control_.send();
+}
+
+void Worker::take_hand_off(const std::shared_ptr<Listener>& listener, int fd) noexcept {
+    Acceptor* acceptor = nullptr;
+    for_each_acceptor([&](Acceptor& a) {
+        if (acceptor == nullptr && &a.listener() == listener.get()) acceptor = &a;
+    });
+    if (acceptor != nullptr && !draining_) {
+        serve_connection(*acceptor, fd);
+        return;
+    }
+    // Draining, or the listener left this worker in a reload meanwhile: the connection goes.
+    ::close(fd);
+    listener->remove_connection();
+    if (balancer_ != nullptr) balancer_->release(index_);
+}
+
+void Worker::serve_connection(Acceptor& acceptor, int fd) noexcept {
     // Echoes are written as soon as they are complete; Nagle would hold back a small echo while
     // an earlier one is unacknowledged (and meet the peer's delayed ACK).
     int one = 1;
@@ -279,6 +320,7 @@ void Worker::add_connection(Acceptor& acceptor, int fd) noexcept {
     } catch (const std::bad_alloc&) {
         ::close(fd);
         acceptor.listener().remove_connection();
+        if (balancer_ != nullptr) balancer_->release(index_);
         LOG_ERR("out of memory accepting a connection listener=%s", acceptor.listener().config().name.c_str());
         return;
     }
@@ -301,6 +343,7 @@ void Worker::free_connection(Connection* c) noexcept {
     connections_.destroy(c);
     acceptor.object_freed();
     --live_;
+    if (balancer_ != nullptr) balancer_->release(index_);
     stop_if_drained();
 }
 

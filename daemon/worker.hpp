@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/base/loop.hpp"
+#include "daemon/balancer.hpp"
 #include "daemon/base/stats.hpp"
 #include "daemon/listener_set.hpp"
 #include "daemon/tcp/accept_gate.hpp"
@@ -43,6 +44,13 @@ public:
     // worker). Without one (harnesses), buffers are not limited beyond the per-connection
     // watermarks. Call before start().
     void set_memory_budget(MemoryBudget* budget) noexcept { buffers_.set_budget(budget); }
+    // Spread new connections over the workers (see Balancer): `hand_off(target, listener, fd)`
+    // must pass the descriptor to worker `target`'s request_hand_off(). Call before start().
+    void set_balancer(Balancer* balancer,
+                      std::function<void(unsigned, std::shared_ptr<Listener>, int)> hand_off) noexcept {
+        balancer_ = balancer;
+        hand_off_ = std::move(hand_off);
+    }
     void start();
     void join();
 
@@ -57,6 +65,9 @@ public:
     // and limits. An index that set does not have closes the fd. For harnesses that drive a
     // real connection over a socketpair (tests/fuzz); tcpechod itself only accepts.
     void request_adopt(std::size_t tcp_listener_index, int fd);
+    // Serves `fd`, accepted by another worker on `listener` and already counted against its
+    // max_connections and charged to this worker by the Balancer.
+    void request_hand_off(std::shared_ptr<Listener> listener, int fd);
     [[nodiscard]] std::uint64_t applied_generation() const noexcept {
         return applied_generation_.load(std::memory_order_acquire);
     }
@@ -88,6 +99,9 @@ private:
     void retry_after_memory_pause() noexcept;
     void apply(std::shared_ptr<const ListenerSet> listeners) noexcept;
     void add_udp_echoes(const ListenerSet& listeners) noexcept;
+    // Registers an admitted connection on this worker.
+    void serve_connection(Acceptor& acceptor, int fd) noexcept;
+    void take_hand_off(const std::shared_ptr<Listener>& listener, int fd) noexcept;
     // Makes the idle timer fire no later than `deadline_ms` (loop clock).
     void arm_idle_timer_at(std::uint64_t deadline_ms) noexcept;
     void prune_retired_acceptors() noexcept;
@@ -118,6 +132,9 @@ private:
     std::mutex pending_mutex_;
     std::shared_ptr<const ListenerSet> pending_;  // guarded by pending_mutex_
     std::vector<std::pair<std::size_t, int>> pending_adopt_;  // guarded by pending_mutex_
+    std::vector<std::pair<std::shared_ptr<Listener>, int>> pending_hand_off_;  // guarded by pending_mutex_
+    Balancer* balancer_ = nullptr;
+    std::function<void(unsigned, std::shared_ptr<Listener>, int)> hand_off_;
     std::atomic<std::uint64_t> applied_generation_{0};
     double heartbeat_s_ = 0;
     std::atomic<std::uint64_t> last_turn_ms_{0};

@@ -47,6 +47,16 @@ StatsSnapshot Server::snapshot() const {
     return s;
 }
 
+std::string Server::active_per_worker() const {
+    std::string out;
+    for (const auto& w : workers_) {
+        StatsSnapshot s;
+        s.accumulate(w->stats());
+        out += (out.empty() ? "" : ",") + std::to_string(s.active_connections());
+    }
+    return out;
+}
+
 void Server::log_listeners(const ListenerSet& set, const char* verb) const {
     for (const auto& l : set.tcp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
     for (const auto& l : set.udp) LOG_NOTICE("%s %s", verb, l->describe().c_str());
@@ -190,6 +200,15 @@ int Server::run() {
         if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 8);
         workers_.back()->set_memory_budget(&memory_budget_);
     }
+    if (n > 1) {
+        balancer_ = std::make_unique<Balancer>(n);
+        for (const auto& w : workers_) {
+            // workers_ is complete and outlives the workers' threads: read without a lock.
+            w->set_balancer(balancer_.get(), [this](unsigned target, std::shared_ptr<Listener> listener, int fd) {
+                workers_[target]->request_hand_off(std::move(listener), fd);
+            });
+        }
+    }
     log_listeners(*table_.current(), "listening");
     try {
         for (const auto& w : workers_) w->start();
@@ -236,7 +255,9 @@ int Server::run() {
     };
     SignalWatcher on_term(control, SIGTERM, [&] { start_drain("SIGTERM"); });
     SignalWatcher on_int(control, SIGINT, [&] { start_drain("SIGINT"); });
-    SignalWatcher on_usr1(control, SIGUSR1, [&] { LOG_NOTICE("counters %s", snapshot().format().c_str()); });
+    SignalWatcher on_usr1(control, SIGUSR1, [&] { 
+        LOG_NOTICE("counters %s workers_active=%s", snapshot().format().c_str(), active_per_worker().c_str());
+    });
     SignalWatcher on_hup(control, SIGHUP, [this] { reload(); });
 
     control.run();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/balancer.hpp"
 #include "daemon/base/config.hpp"
 #include "daemon/base/stats.hpp"
 #include "daemon/service/listener_table.hpp"
@@ -38,6 +39,8 @@ public:
     int run();
 
     [[nodiscard]] StatsSnapshot snapshot() const;
+    // "250,251,249,250": each worker's active TCP connections, for the SIGUSR1 line.
+    [[nodiscard]] std::string active_per_worker() const;
 
 private:
     void log_listeners(const ListenerSet& set, const char* verb) const;
@@ -54,6 +57,7 @@ private:
     AcceptGate accept_gate_;
     MemoryBudget memory_budget_;  // before workers_: their buffer pools give back to it at exit
     Notifier notifier_;
+    std::unique_ptr<Balancer> balancer_;  // before workers_: they use it until they are gone
     std::vector<std::unique_ptr<Worker>> workers_;
     class Loop* control_ = nullptr;
     bool draining_ = false;

@@ -28,6 +28,7 @@ public:
 
     [[nodiscard]] TcpContext& context() const noexcept { return *context_; }
     [[nodiscard]] Listener& listener() const noexcept { return *listener_; }
+    [[nodiscard]] const std::shared_ptr<Listener>& shared_listener() const noexcept { return listener_; }
     [[nodiscard]] const Limits& limits() const noexcept { return listener_->config().limits; }
     [[nodiscard]] std::size_t max_buffer() const noexcept { return max_buffer_; }
     IdleList& idle() noexcept { return idle_; }
