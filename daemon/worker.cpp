@@ -94,6 +94,13 @@ Worker::~Worker() {
     }
 }
 
+void Worker::set_metrics(std::shared_ptr<MetricsSource> source) {
+    metrics_ = std::make_unique<MetricsEndpoint>(*this, std::move(source));
+    if (int err = metrics_->start(); err != 0) {
+        LOG_ERR("worker %u cannot watch the metrics socket: %s", index_, errno_text(err).c_str());
+    }
+}
+
 void Worker::start() {
     if (heartbeat_s_ > 0) {
         last_turn_ms_.store(monotonic_ms(), std::memory_order_release);
@@ -399,6 +406,7 @@ void Worker::expire_idle() noexcept {
 void Worker::begin_drain() noexcept {
     draining_ = true;
     pause_accepting(0);
+    if (metrics_) metrics_->stop();
     // UDP has nothing in flight to finish: stop answering at once, and close this worker's
     // socket (once all are closed, clients get "port unreachable" rather than silence).
     for (auto& echo : udp_echoes_) {

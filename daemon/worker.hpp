@@ -13,10 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/base/loop.hpp"
 #include "daemon/balancer.hpp"
+#include "daemon/base/loop.hpp"
 #include "daemon/base/stats.hpp"
 #include "daemon/listener_set.hpp"
+#include "daemon/metrics/metrics_endpoint.hpp"
 #include "daemon/tcp/accept_gate.hpp"
 #include "daemon/tcp/acceptor.hpp"
 #include "daemon/tcp/buffer.hpp"
@@ -51,6 +52,8 @@ public:
         balancer_ = balancer;
         hand_off_ = std::move(hand_off);
     }
+    // Serve the metrics endpoint on this worker's loop too. Call before start().
+    void set_metrics(std::shared_ptr<MetricsSource> source);
     void start();
     void join();
 
@@ -145,6 +148,7 @@ private:
     Timer accept_retry_;
     Timer heartbeat_;
     Timer memory_retry_;
+    std::unique_ptr<MetricsEndpoint> metrics_;  // before the loop goes: it holds a timer on it
     std::thread thread_;
 };
 

@@ -23,6 +23,7 @@ test_packages=(
     clang libclang-rt-14-dev
     systemd systemd-container debootstrap
     mandoc man-db bash-completion
+    prometheus
     rpm rpmlint
     debhelper lintian dpkg-dev
 )

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +51,13 @@ struct ListenerConfig {
     Limits limits;
 };
 
+// [metrics]: the Prometheus endpoint (GET /metrics over HTTP), served on the workers' loops.
+struct MetricsConfig {
+    std::string name = "metrics";  // with socket activation: the FileDescriptorName= it is served from
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;
+};
+
 struct Config {
     unsigned workers = 0;  // 0 = one per online CPU
     LogLevel log_level = LogLevel::Info;
@@ -59,6 +67,7 @@ struct Config {
     std::uint64_t max_buffer_memory = 512ULL * 1024 * 1024;
     Limits limits;
     std::vector<ListenerConfig> listeners;
+    std::optional<MetricsConfig> metrics;  // absent: no endpoint
     std::string source;  // file name, or "<embedded default>"
 };
 

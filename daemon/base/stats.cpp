@@ -3,14 +3,14 @@
 namespace tcpecho {
 
 void StatsSnapshot::accumulate(const WorkerStats& s) noexcept {
-#define TCPECHO_ACCUMULATE(name) name += s.name.get();
+#define TCPECHO_ACCUMULATE(name, help) name += s.name.get();
     TCPECHO_COUNTERS(TCPECHO_ACCUMULATE)
 #undef TCPECHO_ACCUMULATE
 }
 
 std::string StatsSnapshot::format() const {
     std::string out = "connections_active=" + std::to_string(active_connections());
-#define TCPECHO_FORMAT(name) out += " " #name "=" + std::to_string(name);
+#define TCPECHO_FORMAT(name, help) out += " " #name "=" + std::to_string(name);
     TCPECHO_COUNTERS(TCPECHO_FORMAT)
 #undef TCPECHO_FORMAT
     return out;

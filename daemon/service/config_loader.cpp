@@ -204,6 +204,31 @@ void check_protocol_keys(const Reporter& rep, const toml::table& table, std::str
     }
 }
 
+MetricsConfig read_metrics(const Reporter& rep, const toml::table& table) {
+    check_known_keys(rep, table, "metrics", {"name", "address", "port"});
+    MetricsConfig mc;
+    bool have_port = false;
+    for (auto&& [k, node] : table) {
+        std::string key = join_key("metrics", k.str());
+        if (k.str() == "name") {
+            std::string_view name = get_string(rep, node, key);
+            if (name.empty()) rep.fail(node.source(), key, "must not be empty");
+            mc.name = name;
+        } else if (k.str() == "address") {
+            mc.address = get_string(rep, node, key);
+            if (!SocketAddress::parse(mc.address, 0)) {
+                rep.fail(node.source(), key,
+                         "\"" + mc.address + "\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\", \"::\")");
+            }
+        } else if (k.str() == "port") {
+            mc.port = static_cast<std::uint16_t>(get_unsigned(rep, node, key, 0, 65535));
+            have_port = true;
+        }
+    }
+    if (!have_port) rep.fail(table.source(), "metrics.port", "missing (use 0 to pick a free port)");
+    return mc;
+}
+
 ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std::size_t index,
                              const Limits& defaults) {
     std::string prefix = "listen[" + std::to_string(index) + "]";
@@ -285,7 +310,8 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         throw ConfigError(out.str());
     }
 
-    check_known_keys(rep, root, "", {"workers", "log_level", "drain_timeout", "max_buffer_memory", "limits", "listen"});
+    check_known_keys(rep, root, "",
+                     {"workers", "log_level", "drain_timeout", "max_buffer_memory", "limits", "listen", "metrics"});
     Config cfg;
     cfg.source = source_name;
     for (auto&& [k, node] : root) {
@@ -310,6 +336,10 @@ Config parse_config(std::string_view text, std::string_view source_name) {
             check_known_keys(rep, *limits, "limits", kLimitKeys);
             read_limits(rep, *limits, "limits", cfg.limits);
             check_watermarks(rep, *limits, "limits", cfg.limits);
+        } else if (key == "metrics") {
+            const toml::table* metrics = node.as_table();
+            if (metrics == nullptr) rep.fail(node.source(), key, "expected a table ([metrics])");
+            cfg.metrics = read_metrics(rep, *metrics);
         }
     }
 
@@ -357,6 +387,24 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         }
         cfg.listeners.push_back(std::move(lc));
         ++index;
+    }
+    if (cfg.metrics) {
+        // The endpoint is one more TCP socket: under socket activation it is found by name, and
+        // a fixed port must not be a TCP listener's.
+        const toml::table& mt = *root.get("metrics")->as_table();
+        for (const ListenerConfig& lc : cfg.listeners) {
+            if (lc.proto == Protocol::Tcp && lc.name == cfg.metrics->name) {
+                const toml::node* at = mt.get("name") != nullptr ? mt.get("name") : &mt;
+                rep.fail(at->source(), "metrics.name",
+                         "\"" + lc.name + "\" is also a tcp listener's name (socket activation finds sockets by name)");
+            }
+        }
+        SocketAddress here = *SocketAddress::parse(cfg.metrics->address, cfg.metrics->port);
+        for (const auto& [other, other_proto] : bound) {
+            if (other_proto != Protocol::Tcp || other.port() != cfg.metrics->port || !here.overlaps(other)) continue;
+            rep.fail(mt.get("port")->source(), "metrics.port",
+                     here.to_string() + " is already used by a tcp listener");
+        }
     }
     return cfg;
 }

@@ -30,6 +30,7 @@ ListenerTable::ListenerTable(std::vector<InheritedSocket> inherited, unsigned wo
 
 void ListenerTable::check_serves_inherited(const Config& config) const {
     auto served = [&config](const std::string& name, Protocol proto) {
+        if (proto == Protocol::Tcp && config.metrics && config.metrics->name == name) return true;
         return std::any_of(config.listeners.begin(), config.listeners.end(),
                            [&](const ListenerConfig& l) { return l.name == name && l.proto == proto; });
     };
@@ -37,7 +38,8 @@ void ListenerTable::check_serves_inherited(const Config& config) const {
         const std::string p(to_string(proto));
         throw ActivationError("systemd passed a " + p + " socket named \"" + name + "\" (" + local.to_string() +
                               ") but " + config.source + " has no [[listen]] table with name = \"" + name +
-                              "\" and proto = \"" + p + "\"");
+                              "\" and proto = \"" + p + "\"" +
+                              (proto == Protocol::Tcp ? " and no [metrics] table with that name" : ""));
     };
     for (const auto& [name, socket] : tcp_inherited_) {
         if (!served(name, Protocol::Tcp)) complain(name, Protocol::Tcp, socket->local());
@@ -45,6 +47,18 @@ void ListenerTable::check_serves_inherited(const Config& config) const {
     for (const auto& [name, sockets] : udp_inherited_) {
         if (!served(name, Protocol::Udp)) complain(name, Protocol::Udp, sockets->local());
     }
+}
+
+std::shared_ptr<ListenSocket> ListenerTable::metrics_socket(const MetricsConfig& metrics) const {
+    if (socket_activated()) {
+        auto it = tcp_inherited_.find(metrics.name);
+        return it != tcp_inherited_.end() ? it->second : nullptr;
+    }
+    ListenerConfig lc;
+    lc.name = metrics.name;
+    lc.address = metrics.address;
+    lc.port = metrics.port;
+    return ListenSocket::open(lc);
 }
 
 std::shared_ptr<ListenerSet> ListenerTable::build(const Config& config) const {

@@ -31,6 +31,11 @@ public:
     // one `config` has no [[listen]] table for (same name and proto).
     void check_serves_inherited(const Config& config) const;
 
+    // The metrics endpoint's socket: with socket activation the one systemd passed under
+    // `metrics.name` (nullptr if none), else bound now. Throws std::runtime_error when it
+    // cannot be opened.
+    [[nodiscard]] std::shared_ptr<ListenSocket> metrics_socket(const MetricsConfig& metrics) const;
+
     // The generation serving `config`. Throws std::runtime_error when a socket cannot be
     // opened; the sockets opened so far are closed again and nothing current changes.
     [[nodiscard]] std::shared_ptr<ListenerSet> build(const Config& config) const;

@@ -3,9 +3,14 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string_view>
 #include <cstdint>
 #include <limits>
 
+#include "build_config.hpp"
 #include "daemon/base/log.hpp"
 #include "daemon/base/loop.hpp"
 #include "daemon/service/config_loader.hpp"
@@ -13,6 +18,42 @@
 #include "lib/clock.hpp"
 
 namespace tcpecho {
+
+namespace {
+
+double unix_time_s() noexcept {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool same_metrics(const std::optional<MetricsConfig>& a, const std::optional<MetricsConfig>& b) noexcept {
+    if (a.has_value() != b.has_value()) return false;
+    return !a || (a->name == b->name && a->address == b->address && a->port == b->port);
+}
+
+// Builds the Prometheus text exposition format 0.0.4: a family's HELP and TYPE lines, then
+// its samples.
+class MetricsText {
+public:
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        name_ = name;
+        text_ += "# HELP " + name_ + " " + std::string(help) + "\n# TYPE " + name_ + " " + std::string(type) + "\n";
+    }
+    void sample(std::string_view labels, double value) {
+        char number[64];
+        std::snprintf(number, sizeof number, "%.17g", value);
+        text_ += name_ + std::string(labels) + " " + number + "\n";
+    }
+    void per_worker(std::size_t worker, std::uint64_t value) {
+        text_ += name_ + "{worker=\"" + std::to_string(worker) + "\"} " + std::to_string(value) + "\n";
+    }
+    std::string take() { return std::move(text_); }
+
+private:
+    std::string name_;
+    std::string text_;
+};
+
+}  // namespace
 
 namespace {
 
@@ -34,9 +75,19 @@ Server::Server(Config config, ConfigLoader reload, std::vector<InheritedSocket> 
     : config_(std::move(config)),
       reload_(std::move(reload)),
       table_(std::move(inherited), effective_workers(config_)),
-      memory_budget_(config_.max_buffer_memory) {
+      memory_budget_(config_.max_buffer_memory),
+      start_time_s_(unix_time_s()),
+      last_reload_time_s_(start_time_s_) {
     table_.check_serves_inherited(config_);
     table_.commit(table_.build(config_));
+    if (config_.metrics) {
+        metrics_socket_ = table_.metrics_socket(*config_.metrics);
+        if (metrics_socket_) {
+            metrics_source_ = std::make_shared<MetricsSource>();
+            metrics_source_->listen_fd = metrics_socket_->fd();
+            metrics_source_->render = [this] { return render_metrics(); };
+        }
+    }
 }
 
 Server::~Server() = default;
@@ -55,6 +106,33 @@ std::string Server::active_per_worker() const {
         out += (out.empty() ? "" : ",") + std::to_string(s.active_connections());
     }
     return out;
+}
+
+std::string Server::render_metrics() const {
+    MetricsText out;
+    std::vector<StatsSnapshot> per_worker(workers_.size());
+    for (std::size_t i = 0; i < workers_.size(); ++i) per_worker[i].accumulate(workers_[i]->stats());
+#define TCPECHO_EXPOSE(name, help)                                                   \
+    out.family("tcpechod_" #name "_total", "counter", help);                        \
+    for (std::size_t i = 0; i < per_worker.size(); ++i) out.per_worker(i, per_worker[i].name);
+    TCPECHO_COUNTERS(TCPECHO_EXPOSE)
+#undef TCPECHO_EXPOSE
+    out.family("tcpechod_connections_active", "gauge", "TCP connections being served");
+    for (std::size_t i = 0; i < per_worker.size(); ++i) out.per_worker(i, per_worker[i].active_connections());
+    out.family("tcpechod_buffer_memory_bytes", "gauge", "buffer memory of all TCP connections (max_buffer_memory counts it)");
+    out.sample("", static_cast<double>(memory_budget_.used()));
+    out.family("tcpechod_workers", "gauge", "worker threads");
+    out.sample("", static_cast<double>(workers_.size()));
+    out.family("tcpechod_build_info", "gauge", "always 1; the version is the label");
+    out.sample("{version=\"" TCPECHO_VERSION "\"}", 1);
+    out.family("tcpechod_start_time_seconds", "gauge", "when tcpechod started, in Unix seconds");
+    out.sample("", start_time_s_);
+    out.family("tcpechod_config_last_reload_success", "gauge", "1 if the last reload (or the start) succeeded");
+    out.sample("", last_reload_ok_.load(std::memory_order_relaxed) ? 1 : 0);
+    out.family("tcpechod_config_last_reload_timestamp_seconds", "gauge",
+               "when the configuration was last loaded or a reload tried, in Unix seconds");
+    out.sample("", last_reload_time_s_.load(std::memory_order_relaxed));
+    return out.take();
 }
 
 void Server::log_listeners(const ListenerSet& set, const char* verb) const {
@@ -111,6 +189,8 @@ void Server::reload() {
     } catch (const std::exception& e) {
         ++reloads_failed_;
         last_reload_error_ = e.what();
+        last_reload_ok_.store(false, std::memory_order_relaxed);
+        last_reload_time_s_.store(unix_time_s(), std::memory_order_relaxed);
         LOG_ERR("reload failed: %s; still serving the previous configuration", e.what());
         notifier_.ready(status_text());
         return;
@@ -120,6 +200,12 @@ void Server::reload() {
                     static_cast<unsigned>(workers_.size()));
         next.workers = config_.workers;
     }
+    if (!same_metrics(next.metrics, config_.metrics)) {
+        LOG_WARNING("reload: changes to [metrics] take effect at the next restart");
+        next.metrics = config_.metrics;
+    }
+    last_reload_ok_.store(true, std::memory_order_relaxed);
+    last_reload_time_s_.store(unix_time_s(), std::memory_order_relaxed);
     log_set_level(next.log_level);
     memory_budget_.set_limit(next.max_buffer_memory);
     std::uint64_t generation = next_set->generation;
@@ -199,6 +285,7 @@ int Server::run() {
                                                     [&worker_event] { worker_event.send(); }));
         if (watchdog_s > 0) workers_.back()->set_heartbeat(watchdog_s / 8);
         workers_.back()->set_memory_budget(&memory_budget_);
+        if (metrics_source_) workers_.back()->set_metrics(metrics_source_);
     }
     if (n > 1) {
         balancer_ = std::make_unique<Balancer>(n);
@@ -210,6 +297,13 @@ int Server::run() {
         }
     }
     log_listeners(*table_.current(), "listening");
+    if (metrics_socket_) {
+        LOG_NOTICE("metrics listening name=%s address=%s path=/metrics%s", config_.metrics->name.c_str(),
+                   metrics_socket_->local().to_string().c_str(), metrics_socket_->from_systemd() ? " from=systemd" : "");
+    } else if (config_.metrics) {
+        LOG_NOTICE("not serving metrics: systemd passed no tcp socket named \"%s\" (tcpechod-metrics.socket "
+                   "provides one)", config_.metrics->name.c_str());
+    }
     try {
         for (const auto& w : workers_) w->start();
     } catch (...) {

@@ -3,6 +3,7 @@
 // (sd_notify: readiness, status, reload, watchdog) and decides the exit status.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "daemon/balancer.hpp"
 #include "daemon/base/config.hpp"
 #include "daemon/base/stats.hpp"
+#include "daemon/metrics/metrics_endpoint.hpp"
 #include "daemon/service/listener_table.hpp"
 #include "daemon/service/notify.hpp"
 #include "daemon/service/socket_activation.hpp"
@@ -41,6 +43,9 @@ public:
     [[nodiscard]] StatsSnapshot snapshot() const;
     // "250,251,249,250": each worker's active TCP connections, for the SIGUSR1 line.
     [[nodiscard]] std::string active_per_worker() const;
+    // The Prometheus text exposition (0.0.4) of the counters and state. Thread-safe: the
+    // workers call it to answer GET /metrics.
+    [[nodiscard]] std::string render_metrics() const;
 
 private:
     void log_listeners(const ListenerSet& set, const char* verb) const;
@@ -58,6 +63,12 @@ private:
     MemoryBudget memory_budget_;  // before workers_: their buffer pools give back to it at exit
     Notifier notifier_;
     std::unique_ptr<Balancer> balancer_;  // before workers_: they use it until they are gone
+    std::shared_ptr<ListenSocket> metrics_socket_;  // [metrics]; null when off
+    std::shared_ptr<MetricsSource> metrics_source_;
+    double start_time_s_;  // Unix time, for tcpechod_start_time_seconds
+    // The last reload's outcome, read by render_metrics() on worker threads.
+    std::atomic<bool> last_reload_ok_{true};
+    std::atomic<double> last_reload_time_s_;
     std::vector<std::unique_ptr<Worker>> workers_;
     class Loop* control_ = nullptr;
     bool draining_ = false;

@@ -2,14 +2,15 @@
 """Every key of etc/tcpechod.toml is documented in tcpechod.toml(5), and the other way round;
 and every documented key is one daemon/service/config_loader.cpp knows.
 
-Keys of the file are named "KEY" (top level), "limits.KEY" and "listen.KEY" (any [[listen]]
-table). They are the keys the file sets (read with tomllib) plus the optional [[listen]] keys
+Keys of the file are named "KEY" (top level), "limits.KEY", "listen.KEY" (any [[listen]]
+table) and "metrics.KEY" (the [metrics] table, shipped commented out: "# KEY = value" lines
+after "# [metrics]"). They are the keys the file sets (read with tomllib) plus the optional [[listen]] keys
 it documents only in its comment block: the lines "#   KEY text" (a key name three spaces
 after '#', then its description) that follow "# One table per listening socket." (frame_size is such a key: the shipped file has no fixed-mode listener).
 
 Keys of the page are the first Ic argument of each .It line under the subsections
-".Ss Top-level keys", ".Ss The [limits] table" and ".Ss The [[listen]] tables" (all three must
-exist). A [[listen]] table may also set the [limits] keys; those are documented once, under
+".Ss Top-level keys", ".Ss The [limits] table", ".Ss The [[listen]] tables" and ".Ss The
+[metrics] table" (all four must exist). A [[listen]] table may also set the [limits] keys; those are documented once, under
 [limits], and not counted as listen keys on either side.
 usage: config_man_sync.py TOML MANPAGE CONFIG_CPP
 """
@@ -21,6 +22,7 @@ SUBSECTIONS = {
     "Top-level keys": "",
     "The [limits] table": "limits.",
     "The [[listen]] tables": "listen.",
+    "The [metrics] table": "metrics.",
 }
 
 
@@ -36,7 +38,7 @@ def file_keys(path):
         elif key == "listen":
             for table in value:
                 keys.update("listen." + k for k in table if k not in limit_keys)
-        else:
+        elif key != "metrics":
             keys.add(key)
     # Optional [[listen]] keys documented in the comment block.
     lines = text.splitlines()
@@ -54,6 +56,19 @@ def file_keys(path):
     if not documented:
         sys.exit(f"{path}: no '#   KEY text' lines after '# One table per listening socket.'")
     keys.update("listen." + k for k in documented if k not in limit_keys)
+    # The [metrics] table is shipped commented out ("# [metrics]", then "# KEY = value" lines).
+    in_metrics = False
+    for line in lines:
+        if re.match(r"^# \[metrics\]\s*$", line):
+            in_metrics = True
+            continue
+        m = re.match(r"^# ([a-z_]+) = ", line) if in_metrics else None
+        if m:
+            keys.add("metrics." + m.group(1))
+        elif in_metrics:
+            in_metrics = False
+    if "metrics" in data:
+        keys.update("metrics." + k for k in data["metrics"])
     return keys, {k.split(".", 1)[1] for k in keys if k.startswith("listen.")} - documented
 
 

@@ -59,6 +59,7 @@ def main():
         "completion-daemon": os.path.join(completions, "tcpechod"),
         "service": os.path.join(units, "tcpechod.service"),
         "socket": os.path.join(units, "tcpechod.socket"),
+        "metrics-socket": os.path.join(units, "tcpechod-metrics.socket"),
     }
     if prefix == "/usr":  # Debian's layout, spelled out
         assert config == "/etc/tcpechod/tcpechod.toml", config

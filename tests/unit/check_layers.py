@@ -16,9 +16,10 @@ LAYERS = [
     ('daemon/base/', ['lib/', 'daemon/base/']),
     ('daemon/tcp/', ['lib/', 'daemon/base/', 'daemon/tcp/']),
     ('daemon/udp/', ['lib/', 'daemon/base/', 'daemon/udp/']),
+    ('daemon/metrics/', ['lib/', 'daemon/base/', 'daemon/metrics/']),
     ('daemon/service/', ['lib/', 'daemon/', 'build_config.hpp']),
     # The worker level: the files directly in daemon/ ('daemon/*' is any of them).
-    ('daemon/', ['lib/', 'daemon/base/', 'daemon/tcp/', 'daemon/udp/', 'daemon/*']),
+    ('daemon/', ['lib/', 'daemon/base/', 'daemon/tcp/', 'daemon/udp/', 'daemon/metrics/', 'daemon/*']),
     ('tools/', ['lib/', 'tools/', 'build_config.hpp']),
 ]
 # An outside library -> the only files that may include it.
