@@ -51,7 +51,7 @@ def main():
                     problems.append('%s includes "%s": above its layer (or not named by layer)' % (rel, name))
             else:
                 for lib, owners in CONFINED.items():
-                    if ('<' + name).startswith(lib) and rel not in owners:
+                    if ('<' + name + '>').startswith(lib) and rel not in owners:
                         problems.append('%s includes <%s>: only %s may' % (rel, name, ', '.join(sorted(owners))))
         code = re.sub(r'//[^\n]*', '', text)
         if re.search(r'\berrno\b(?!_text)', code):

@@ -672,3 +672,28 @@ TEST_CASE("send_timeout and max_buffer_memory", "[config][budget]") {
           "(8388608 bytes)");
     CHECK_NOTHROW(parse("max_buffer_memory = \"8MiB\"\n[[listen]]\nport = 0\nmode = \"length\"\nmax_frame = \"1MiB\"\n"));
 }
+
+TEST_CASE("[metrics]: absent is off, present has defaults and is checked", "[config][metrics]") {
+    const std::string listen = "[[listen]]\nname = \"echo\"\nport = 7007\n";
+    CHECK_FALSE(parse(listen).metrics.has_value());
+    Config c = parse(listen + "[metrics]\nport = 9107\n");
+    REQUIRE(c.metrics.has_value());
+    CHECK(c.metrics->name == "metrics");
+    CHECK(c.metrics->address == "127.0.0.1");
+    CHECK(c.metrics->port == 9107);
+    c = parse(listen + "[metrics]\nname = \"prom\"\naddress = \"::1\"\nport = 0\n");
+    CHECK(c.metrics->name == "prom");
+    CHECK(c.metrics->address == "::1");
+
+    CHECK(error_of(listen + "[metrics]\naddress = \"127.0.0.1\"\n") ==
+          "test.toml:4:1: metrics.port: missing (use 0 to pick a free port)");
+    CHECK(error_of(listen + "[metrics]\nport = 9107\npath = \"/m\"\n") == "test.toml:6:1: metrics.path: unknown key");
+    CHECK(contains(error_of(listen + "[metrics]\nport = 70000\n"), "metrics.port:"));
+    CHECK(contains(error_of(listen + "[metrics]\nport = 1\naddress = \"localhost\"\n"),
+                   "metrics.address: \"localhost\" is not a numeric IPv4 or IPv6 address"));
+    CHECK(contains(error_of(listen + "[metrics]\nport = 1\nname = \"echo\"\n"),
+                   "metrics.name: \"echo\" is also a tcp listener's name"));
+    CHECK(contains(error_of(listen + "[metrics]\nport = 7007\n"),
+                   "metrics.port: 127.0.0.1:7007 is already used by a tcp listener"));
+    CHECK(contains(error_of("metrics = 1\n" + listen), "metrics: expected a table ([metrics])"));
+}
