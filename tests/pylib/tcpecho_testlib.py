@@ -34,8 +34,10 @@ def listen_tables(listeners, default_address='127.0.0.1'):
 
 
 def parse_counters(text):
-    """'a=1 b=2' -> {'a': 1, 'b': 2}"""
-    return {k: int(v) for k, v in (kv.split('=', 1) for kv in text.split() if '=' in kv)}
+    """'a=1 b=2 workers_active=3,4' -> {'a': 1, 'b': 2, 'workers_active': [3, 4]}"""
+    def value(v):
+        return [int(x) for x in v.split(',')] if ',' in v else int(v)
+    return {k: value(v) for k, v in (kv.split('=', 1) for kv in text.split() if '=' in kv)}
 
 
 class DaemonLog:

@@ -281,11 +281,40 @@ else
     fail "after fixing the configuration: probe $out, service $(systemctl is-active $svc)"
 fi
 
+echo "== 7b. tcpechod-metrics.socket: shipped disabled; with a [metrics] table, GET /metrics from the service"
+msock=tcpechod-metrics.socket
+e=$(systemctl is-enabled "$msock" 2>&1)
+[ "$e" = disabled ] && pass "$msock is-enabled: $e (opt-in)" || fail "$msock is-enabled: $e (want disabled)"
+cp "$CONFIG" /tmp/config-before-metrics
+printf '\n[metrics]\nport = 9107\n' >>"$CONFIG"
+if out=$(systemctl enable --now "$msock" 2>&1) && out=$(systemctl restart "$svc" 2>&1); then
+    pass "systemctl enable --now $msock; restart $svc"
+else
+    fail "enabling $msock: $out"
+fi
+"$PROBE" -q 127.0.0.1:7 -n 10 -s 1000 >/dev/null 2>&1
+scrape() { timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9107 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' 2>/dev/null; }
+if wait_for 10 bash -c "$(declare -f scrape); scrape | grep -q '^tcpechod_bytes_sent_total{worker=\"0\"}'"; then
+    m=$(scrape)
+    sent=$(printf '%s\n' "$m" | awk '/^tcpechod_bytes_sent_total/ { s += $2 } END { print s + 0 }')
+    printf '%s\n' "$m" | head -n1 | grep -q '^HTTP/1.1 200 ' && [ "$sent" -ge 10000 ] &&
+        pass "GET /metrics through the passed socket: 200, bytes_sent_total $sent (the probe's 10,000 bytes counted)" ||
+        fail "GET /metrics: $(printf '%s\n' "$m" | head -n 3 | tr '\r\n' '  '), bytes_sent $sent"
+else
+    fail "no metrics at 127.0.0.1:9107 within 10 s; journal: $(journalctl -q -u "$svc" -n 5 --no-pager | tr '\n' ' ')"
+fi
+journalctl -q -u "$svc" --no-pager | grep -q 'metrics listening name=metrics address=127.0.0.1:9107 path=/metrics from=systemd' &&
+    pass "log: metrics listening ... from=systemd" || fail "no 'metrics listening ... from=systemd' line in the journal"
+systemctl disable --now "$msock" >/dev/null 2>&1
+cp /tmp/config-before-metrics "$CONFIG"
+systemctl restart "$svc" >/dev/null 2>&1
+[ "$(systemctl is-active "$msock")" = inactive ] && pass "$msock disabled and stopped again" || fail "$msock: $(systemctl is-active "$msock")"
+
 echo "== 8. systemd-analyze verify of the package's units, inside the booted system"
 # With the Documentation= man: links: the package ships the man pages (check 9 reads them).
 man_arg=--man=yes
-if out=$(systemd-analyze verify "$man_arg" "$sock" "$svc" 2>&1) && [ -z "$out" ]; then
-    pass "systemd-analyze verify $man_arg $sock $svc: clean"
+if out=$(systemd-analyze verify "$man_arg" "$sock" "$svc" tcpechod-metrics.socket 2>&1) && [ -z "$out" ]; then
+    pass "systemd-analyze verify $man_arg $sock $svc tcpechod-metrics.socket: clean"
 else
     fail "systemd-analyze verify $man_arg: $out"
 fi
