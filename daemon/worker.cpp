@@ -91,6 +91,7 @@ Worker::~Worker() {
     for (const auto& [listener, fd] : pending_hand_off_) {
         ::close(fd);
         listener->remove_connection();
+        if (balancer_ != nullptr) balancer_->release(index_);
     }
 }
 
@@ -280,7 +281,13 @@ void Worker::add_connection(Acceptor& acceptor, int fd) noexcept {
     if (balancer_ != nullptr) {
         const unsigned target = balancer_->assign(index_);
         if (target != index_) {
-            hand_off_(target, acceptor.shared_listener(), fd);
+            try {
+                hand_off_(target, acceptor.shared_listener(), fd);
+            } catch (...) {  // out of memory for the queue entry: this connection only
+                ::close(fd);
+                acceptor.listener().remove_connection();
+                balancer_->release(target);
+            }
             return;
         }
     }
@@ -296,15 +303,29 @@ void Worker::request_hand_off(std::shared_ptr<Listener> listener, int fd) {
 }
 
 void Worker::take_hand_off(const std::shared_ptr<Listener>& listener, int fd) noexcept {
-    Acceptor* acceptor = nullptr;
-    for_each_acceptor([&](Acceptor& a) {
-        if (acceptor == nullptr && &a.listener() == listener.get()) acceptor = &a;
-    });
-    if (acceptor != nullptr && !draining_) {
-        serve_connection(*acceptor, fd);
-        return;
+    if (!draining_) {
+        // The connection keeps the settings of the generation it was accepted under. During a
+        // reload this worker may already serve the next one (its acceptor for that listener
+        // pruned) or not yet: then a retired acceptor for it serves the connection, as it
+        // would the ones accepted before the reload.
+        Acceptor* acceptor = nullptr;
+        for_each_acceptor([&](Acceptor& a) {
+            if (acceptor == nullptr && &a.listener() == listener.get()) acceptor = &a;
+        });
+        try {
+            if (acceptor == nullptr) {
+                retired_acceptors_.push_back(std::make_unique<Acceptor>(*this, listener));
+                acceptor = retired_acceptors_.back().get();
+            }
+        } catch (const std::bad_alloc&) {
+            acceptor = nullptr;
+        }
+        if (acceptor != nullptr) {
+            serve_connection(*acceptor, fd);
+            return;
+        }
     }
-    // Draining, or the listener left this worker in a reload meanwhile: the connection goes.
+    // Draining (or out of memory): the connection goes, as one accepted a moment later would.
     ::close(fd);
     listener->remove_connection();
     if (balancer_ != nullptr) balancer_->release(index_);

@@ -40,7 +40,7 @@ private:
     X(memory_read_pauses, "a connection stopped reading: max_buffer_memory reached")                    \
     X(memory_accept_pauses, "a worker stopped accepting: max_buffer_memory reached")                    \
     X(drain_forced_closes, "still open when drain_timeout expired")                                     \
-    X(metrics_scrapes, "GET /metrics requests answered")                                                \
+    X(metrics_scrapes, "GET or HEAD /metrics requests answered")                                        \
     X(metrics_errors, "metrics endpoint requests answered with an HTTP error")                          \
     X(metrics_refused, "metrics endpoint connections closed at once: 16 scrapers already open")         \
     X(udp_datagrams_received, "UDP datagrams read")                                                     \

@@ -17,9 +17,11 @@ namespace {
 constexpr double kTickSeconds = 1.0;
 constexpr int kAcceptBudget = 16;
 
-std::string_view find_header_end(std::string_view data) noexcept {
+// The request before its blank line ("\r\n\r\n" or "\n\n"), searched from `from` on; a
+// null view when it is not there yet.
+std::string_view find_header_end(std::string_view data, std::size_t from) noexcept {
     for (std::string_view end : {std::string_view("\r\n\r\n"), std::string_view("\n\n")}) {
-        if (auto at = data.find(end); at != std::string_view::npos) return data.substr(0, at);
+        if (auto at = data.find(end, from); at != std::string_view::npos) return data.substr(0, at);
     }
     return {};
 }
@@ -36,12 +38,14 @@ MetricsSession::~MetricsSession() { finish(); }
 void MetricsSession::finish() noexcept {
     done_ = true;
     if (fd_ < 0) return;
-    // Closed at once; the object goes at the endpoint's next tick (it is no longer watched,
-    // so no event can name it).
+    // Closed at once; the object goes after this wake-up's events (MetricsEndpoint::on_ready),
+    // so finished sessions never pile up beyond the cap however fast clients come and go.
     endpoint_.context().loop().unwatch(fd_);
     ::close(fd_);
     fd_ = -1;
+    std::string().swap(response_);
     endpoint_.source().open_sessions.fetch_sub(1, std::memory_order_relaxed);
+    endpoint_.context().loop().defer(&endpoint_);
 }
 
 bool MetricsSession::expired(std::uint64_t now_ms) const noexcept {
@@ -78,9 +82,11 @@ void MetricsSession::read_request() noexcept {
             finish();  // EOF before a whole request, or an error: nothing to answer
             return;
         }
+        // Only the new bytes (and the 3 before them) can complete the header's end.
+        const std::size_t from = used_ >= 3 ? used_ - 3 : 0;
         used_ += r.bytes;
-        std::string_view head = find_header_end(std::string_view(request_.data(), used_));
-        if (!head.empty()) {
+        std::string_view head = find_header_end(std::string_view(request_.data(), used_), from);
+        if (head.data() != nullptr) {
             answer(head);
             return;
         }
@@ -175,9 +181,22 @@ void MetricsSession::discard_input() noexcept {
 // --- MetricsEndpoint ---------------------------------------------------------------------
 
 MetricsEndpoint::MetricsEndpoint(WorkerContext& context, std::shared_ptr<MetricsSource> source)
-    : context_(context), source_(std::move(source)), tick_(context.loop(), [this] { sweep(); }) {}
+    : context_(context),
+      source_(std::move(source)),
+      tick_(context.loop(), [this] { sweep(); }),
+      retry_(context.loop(), [this] {
+          if (!stopped_ && start() != 0) pause_accepting();
+      }) {}
 
-MetricsEndpoint::~MetricsEndpoint() { stop(); }
+MetricsEndpoint::~MetricsEndpoint() {
+    stop();
+    context_.loop().cancel_deferred(this);
+}
+
+void MetricsEndpoint::on_ready() noexcept {
+    std::erase_if(sessions_, [](const std::unique_ptr<MetricsSession>& s) { return s->done(); });
+    if (sessions_.empty()) tick_.stop();
+}
 
 int MetricsEndpoint::start() noexcept {
     if (watching_) return 0;
@@ -189,17 +208,27 @@ int MetricsEndpoint::start() noexcept {
 void MetricsEndpoint::stop() noexcept {
     if (watching_) context_.loop().unwatch(source_->listen_fd);
     watching_ = false;
+    stopped_ = true;
+    retry_.stop();
     sessions_.clear();
     tick_.stop();
+}
+
+void MetricsEndpoint::pause_accepting() noexcept {
+    if (watching_) context_.loop().unwatch(source_->listen_fd);
+    watching_ = false;
+    retry_.start(kRetrySeconds);
 }
 
 void MetricsEndpoint::on_io(std::uint32_t /*events*/) noexcept {
     for (int i = 0; i < kAcceptBudget; ++i) {
         AcceptResult r = accept_connection(source_->listen_fd);
         if (r.status == IoStatus::WouldBlock) return;
+        if (r.status == IoStatus::Transient) continue;
         if (r.status != IoStatus::Ok) {
-            // Out of fds or a failed connection: level-triggered, so retried next iteration
-            // (the echo listeners' reserve-fd handling covers running out).
+            // Out of fds (or memory): the socket is level-triggered, so watching it would
+            // spin; look again in a while. The scraper waits in the backlog meanwhile.
+            pause_accepting();
             return;
         }
         if (source_->open_sessions.fetch_add(1, std::memory_order_relaxed) >= kMaxScrapers) {
@@ -208,19 +237,19 @@ void MetricsEndpoint::on_io(std::uint32_t /*events*/) noexcept {
             context_.counters().metrics_refused.add();
             continue;
         }
-        std::unique_ptr<MetricsSession> session;
+        MetricsSession* session = nullptr;
         try {
-            session = std::make_unique<MetricsSession>(*this, r.fd, context_.loop().now_ms());
-            sessions_.reserve(sessions_.size() + 1);
+            sessions_.push_back(std::make_unique<MetricsSession>(*this, r.fd, context_.loop().now_ms()));
+            session = sessions_.back().get();
         } catch (const std::bad_alloc&) {
-            if (!session) {
-                source_->open_sessions.fetch_sub(1, std::memory_order_relaxed);
-                ::close(r.fd);
-            }
-            continue;  // a session that exists closes its fd when it goes
+            source_->open_sessions.fetch_sub(1, std::memory_order_relaxed);
+            ::close(r.fd);
+            continue;
         }
-        if (context_.loop().watch(r.fd, session.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) != 0) continue;
-        sessions_.push_back(std::move(session));
+        if (context_.loop().watch(r.fd, session, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) != 0) {
+            session->close_now();  // freed with the finished ones
+            continue;
+        }
         if (!tick_.active()) tick_.start(kTickSeconds, kTickSeconds);
     }
 }

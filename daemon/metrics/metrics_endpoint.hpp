@@ -45,6 +45,8 @@ public:
     MetricsSession& operator=(const MetricsSession&) = delete;
 
     void on_io(std::uint32_t events) noexcept override;
+    // Closes without answering (the session could not be watched).
+    void close_now() noexcept { finish(); }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] bool done() const noexcept { return done_; }
     // Past its deadline (`now_ms`: the loop's clock): it is to be closed. Checked by the
@@ -93,18 +95,25 @@ public:
     // Stops accepting and closes every session (drain).
     void stop() noexcept;
     void on_io(std::uint32_t events) noexcept override;
+    // After a wake-up's events: frees the sessions that finished in it.
+    void on_ready() noexcept override;
 
     [[nodiscard]] WorkerContext& context() noexcept { return context_; }
     [[nodiscard]] MetricsSource& source() noexcept { return *source_; }
 
 private:
     void sweep() noexcept;
+    // Out of descriptors: stop watching the socket for kRetrySeconds (no spinning on it).
+    void pause_accepting() noexcept;
+    static constexpr double kRetrySeconds = 0.1;
 
     WorkerContext& context_;
     std::shared_ptr<MetricsSource> source_;
     std::vector<std::unique_ptr<MetricsSession>> sessions_;
     Timer tick_;
+    Timer retry_;
     bool watching_ = false;
+    bool stopped_ = false;
 };
 
 }  // namespace tcpecho

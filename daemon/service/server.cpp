@@ -182,8 +182,23 @@ void Server::reload() {
     LOG_NOTICE("SIGHUP: reloading the configuration");
     std::shared_ptr<ListenerSet> next_set;
     Config next;
+    bool metrics_kept = false;
     try {
         next = reload_();
+        // [metrics] changes wait for a restart: the running endpoint stays, so the checks
+        // below (passed sockets, names) are against it.
+        if (!same_metrics(next.metrics, config_.metrics)) {
+            next.metrics = config_.metrics;
+            metrics_kept = true;
+        }
+        if (next.metrics) {
+            for (const ListenerConfig& l : next.listeners) {
+                if (l.proto == Protocol::Tcp && l.name == next.metrics->name) {
+                    throw ConfigError(next.source + ": listener \"" + l.name +
+                                      "\" has the name of the running [metrics] endpoint");
+                }
+            }
+        }
         table_.check_serves_inherited(next);
         next_set = table_.build(next);
     } catch (const std::exception& e) {
@@ -200,10 +215,7 @@ void Server::reload() {
                     static_cast<unsigned>(workers_.size()));
         next.workers = config_.workers;
     }
-    if (!same_metrics(next.metrics, config_.metrics)) {
-        LOG_WARNING("reload: changes to [metrics] take effect at the next restart");
-        next.metrics = config_.metrics;
-    }
+    if (metrics_kept) LOG_WARNING("reload: changes to [metrics] take effect at the next restart");
     last_reload_ok_.store(true, std::memory_order_relaxed);
     last_reload_time_s_.store(unix_time_s(), std::memory_order_relaxed);
     log_set_level(next.log_level);

@@ -106,7 +106,16 @@ class ExpositionTests(MetricsTestCase):
         self.assertEqual(run.rc, 0, run)
         run = run_probe(['--udp', '-c', '2', '-n', '50', '-s', '100', '127.0.0.1:%d' % self.daemon.port('echo', 'udp')])
         self.assertEqual(run.rc, 0, run)
-        samples, families = parse(self.scrape(mport))
+        # The probe is done once its last echo is back; the daemon counts the close (and the
+        # last send) a moment later: look until it has (bounded).
+        end = time.monotonic() + 10
+        while True:
+            samples, families = parse(self.scrape(mport))
+            settled = (total(samples, 'tcpechod_connections_active') == 0 and
+                       total(samples, 'tcpechod_bytes_sent_total') == 4 * 100 * 1000)
+            if settled or time.monotonic() > end:
+                break
+            time.sleep(0.1)
         for f in FAMILIES:
             self.assertIn(f, families)
         self.assertEqual(total(samples, 'tcpechod_bytes_received_total'), 4 * 100 * 1000)
@@ -171,11 +180,16 @@ class BoundsTests(MetricsTestCase):
         self.addCleanup(lambda: [s.close() for s in idle])
         for _ in range(24):
             idle.append(socket.create_connection(('127.0.0.1', mport), timeout=5))
-        # Refused ones are closed at once; the others wait for a request (5 s): look for 1 s.
-        time.sleep(1.0)
-        readable, _, _ = select.select(idle, [], [], 0)
-        refused = sum(1 for s in readable if s.recv(1) == b'')
-        self.assertEqual(refused, 24 - 16)
+        # Refused ones are closed at once; the others wait for a request (5 s from their
+        # accept): count closes until 8 are seen or 3.5 s have passed, then none may follow.
+        connected = time.monotonic()
+        closed = set()
+        while len(closed) < 24 - 16 and time.monotonic() < connected + 3.5:
+            readable, _, _ = select.select([s for s in idle if s not in closed], [], [], 0.1)
+            closed.update(s for s in readable if s.recv(1) == b'')
+        readable, _, _ = select.select([s for s in idle if s not in closed], [], [], 0.3)
+        self.assertEqual(len(closed), 24 - 16)
+        self.assertEqual(readable, [], 'a session was closed before its request timeout')
         self.assertEqual(run_probe(['-c', '4', '-n', '50', '127.0.0.1:%d' % self.daemon.port('echo')]).rc, 0)
         for s in idle:
             s.close()
