@@ -131,6 +131,12 @@ FileRead read_whole_file(const std::string& path, std::string& text) {
     }
 }
 
+int open_for_writing(const std::string& path, int& error) noexcept {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    error = fd < 0 ? errno : 0;
+    return fd;
+}
+
 std::string errno_text(int error) {
     char buf[128];
     // GNU strerror_r returns the message pointer (may not use buf).

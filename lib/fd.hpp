@@ -102,6 +102,9 @@ struct FileRead {
 };
 FileRead read_whole_file(const std::string& path, std::string& text);
 
+// Creates or truncates `path` for writing (mode 0644): the descriptor, or -1 and `error`.
+int open_for_writing(const std::string& path, int& error) noexcept;
+
 // The message of `error` (an errno value); thread-safe, unlike strerror().
 std::string errno_text(int error);
 

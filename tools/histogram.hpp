@@ -85,6 +85,14 @@ public:
         return bins;
     }
 
+    // Calls f(lowest, highest, count) for each non-empty bucket, lowest values first.
+    template <class F>
+    void for_each_bucket(F&& f) const {
+        for (std::size_t i = 0; i < kBuckets; ++i) {
+            if (counts_[i] != 0) f(lowest_of(i), highest_of(i), counts_[i]);
+        }
+    }
+
     static std::size_t index_of(std::uint64_t value) noexcept {
         if (value < kSub) return static_cast<std::size_t>(value);
         unsigned shift = static_cast<unsigned>(std::bit_width(value)) - 1 - kSubBits;

@@ -5,10 +5,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>  // ENOMEM
 #include <cstdio>
 #include <random>
 
+#include "lib/fd.hpp"
 #include "tools/engine.hpp"
+#include "tools/hdr_output.hpp"
 #include "tools/probe_options.hpp"
 #include "tools/report.hpp"
 #include "tools/udp_engine.hpp"
@@ -59,6 +62,28 @@ int main(int argc, char** argv) {
         }
     }
 
+    // --hdr-out is opened before the run, so a path that cannot be written fails at once.
+    std::FILE* hdr_out = nullptr;
+    if (!options.hdr_out.empty()) {
+        int error = 0;
+        const int fd = tcpecho::open_for_writing(options.hdr_out, error);
+        if (fd >= 0) hdr_out = ::fdopen(fd, "w");
+        if (hdr_out == nullptr) {
+            if (fd >= 0) ::close(fd);
+            std::fprintf(stderr, "tcpecho-probe: --hdr-out %s: cannot write it: %s\n", options.hdr_out.c_str(),
+                         tcpecho::errno_text(error != 0 ? error : ENOMEM).c_str());
+            return kExitUsage;
+        }
+    }
+    auto write_hdr = [&](const tcpecho::LogLinearHistogram& latency) {
+        if (hdr_out == nullptr) return;
+        const std::string text = hdr_percentile_distribution(latency);
+        if (std::fputs(text.c_str(), hdr_out) < 0 || std::fclose(hdr_out) != 0) {
+            std::fprintf(stderr, "tcpecho-probe: --hdr-out %s: write failed\n", options.hdr_out.c_str());
+        }
+        hdr_out = nullptr;
+    };
+
     // One fd per connection: use what the hard limit allows, as load tools do.
     rlimit files{};
     if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -81,6 +106,7 @@ int main(int argc, char** argv) {
     if (options.udp) {
         if (human) print_udp_header(stdout, options);
         UdpRunResult result = run_udp_probe(options, on_progress);
+        write_hdr(result.latency_ns);
         print_udp_errors(stderr, options, result);
         if (options.json) {
             std::fputs(udp_json_report(options, result).c_str(), stdout);
@@ -91,6 +117,7 @@ int main(int argc, char** argv) {
     }
     if (human) print_header(stdout, options);
     RunResult result = run_probe(options, on_progress);
+    write_hdr(result.totals.latency_ns);
 
     print_failures(stderr, options, result);
     if (options.json) {

@@ -74,6 +74,9 @@ const char kHelp[] =
     "      --progress          a line per second while running (default: on stdout when it is\n"
     "                          a terminal, else on stderr when that is one; with -J on stderr)\n"
     "      --no-progress\n"
+    "      --hdr-out FILE      write the latency distribution to FILE in HdrHistogram's\n"
+    "                          percentile-distribution format (milliseconds; one count per\n"
+    "                          verified message or datagram), for HdrHistogram's plotter\n"
     "  -q, --quiet             print nothing but errors\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
@@ -105,6 +108,7 @@ enum LongOnly : int {
     kNoProgress,
     kUdp,
     kMaxLoss,
+    kHdrOut,
 };
 
 const option kLongOptions[] = {
@@ -126,6 +130,7 @@ const option kLongOptions[] = {
     {"json", no_argument, nullptr, 'J'},
     {"progress", no_argument, nullptr, kProgress},
     {"no-progress", no_argument, nullptr, kNoProgress},
+    {"hdr-out", required_argument, nullptr, kHdrOut},
     {"udp", no_argument, nullptr, kUdp},
     {"max-loss", required_argument, nullptr, kMaxLoss},
     {"quiet", no_argument, nullptr, 'q'},
@@ -317,6 +322,10 @@ Options parse(int argc, char** argv, std::optional<ShowText>& show) {
             break;
         case kNoProgress:
             o.progress = false;
+            break;
+        case kHdrOut:
+            if (*optarg == '\0') throw Failure{"--hdr-out needs a file name"};
+            o.hdr_out = optarg;
             break;
         case kUdp:
             o.udp = true;

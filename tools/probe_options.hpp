@@ -51,6 +51,7 @@ struct Options {
     bool json = false;
     bool quiet = false;
     std::optional<bool> progress;  // unset: on when stdout is a terminal
+    std::string hdr_out;           // --hdr-out FILE: the latency distribution, HdrHistogram's format
     // --udp: datagrams instead of a byte stream. `connections` is then the number of flows
     // (one connected UDP socket each), `shape.size_*` the UDP payload size of each datagram,
     // `count` datagrams per flow, `timeout_us` how long a datagram may take to come back

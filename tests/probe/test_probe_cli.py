@@ -3,8 +3,10 @@
 (seed, failure report), reproducible seeds, and the bytes it puts on the wire in each mode
 (recorded by a correct echo server written for the tests)."""
 
+import os
 import re
 import struct
+import tempfile
 import unittest
 
 import faulty_servers as fs
@@ -79,6 +81,48 @@ class Output(ProbeTestCase):
     def serve(self, server):
         self.addCleanup(server.close)
         return server
+
+    def read_hdr(self, path):
+        """Rows (value, percentile, total count) and footers of a --hdr-out file, checked for
+        HdrHistogram's percentile-distribution layout."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0].split(), ['Value', 'Percentile', 'TotalCount', '1/(1-Percentile)'])
+        self.assertEqual(lines[1], '')
+        rows = [tuple(float(x) for x in line.split()[:3]) for line in lines[2:] if not line.startswith('#')]
+        footers = [line for line in lines if line.startswith('#[')]
+        self.assertEqual(len(footers), 3, lines[-4:])
+        self.assertTrue(footers[0].startswith('#[Mean    = ') and 'StdDeviation   = ' in footers[0], footers)
+        self.assertTrue(footers[1].startswith('#[Max     = ') and 'Total count    = ' in footers[1], footers)
+        self.assertEqual(rows[-1][1], 1.0, 'the last row is at percentile 1.0')
+        for a, b in zip(rows, rows[1:]):
+            self.assertLessEqual(a[0], b[0])
+            self.assertLess(a[1], b[1])
+            self.assertLessEqual(a[2], b[2])
+        total = int(footers[1].split('Total count    =')[1].strip(' ]'))
+        self.assertEqual(int(rows[-1][2]), total)
+        return rows, total
+
+    def test_hdr_out_counts_every_verified_message(self):
+        server = self.serve(fs.EchoServer())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'latency.hgrm')
+            run = run_probe(['-n', 300, '-c', 3, '-s', '1-2000', '--hdr-out', path, server.target])
+            self.assertOk(run)
+            rows, total = self.read_hdr(path)
+            self.assertEqual(total, run.doc['totals']['messages_verified'])
+            self.assertEqual(total, 900)
+            self.assertGreater(len(rows), 10)
+            # A failed run still writes what it verified.
+            bad = run_probe(['-n', 50, '--hdr-out', path, self.serve(fs.FlipServer(5000)).target])
+            self.assertEqual(bad.rc, 1, bad)
+            _, total = self.read_hdr(path)
+            self.assertEqual(total, bad.doc['totals']['messages_verified'])
+
+    def test_hdr_out_that_cannot_be_written_is_a_usage_error(self):
+        run = run_probe(['-n', 1, '--hdr-out', '/nonexistent-dir/x.hgrm', '127.0.0.1:9'], json_output=False)
+        self.assertEqual(run.rc, 2, run)
+        self.assertIn('--hdr-out /nonexistent-dir/x.hgrm: cannot write it: No such file or directory', run.stderr)
 
     def test_json_document_keys(self):
         server = self.serve(fs.EchoServer())

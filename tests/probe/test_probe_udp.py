@@ -190,6 +190,18 @@ class Loss(UdpTestCase):
         self.assertIn('tcpecho-probe: loss 10.00% exceeds --max-loss 0%', run.stderr)
         self.assertEqual(run.doc['latency_us']['count'], 45)
 
+    def test_hdr_out_counts_the_echoed_datagrams(self):
+        server = self.serve(us.DropEveryServer(10))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'udp.hgrm')
+            run = udp_probe(server.target, *all_in_flight(50, 100), *LOSS_TIMEOUT, '--hdr-out', path)
+            self.assertFailed(run, 1)
+            with open(path) as f:
+                lines = f.read().splitlines()
+        last = [line for line in lines if line and not line.startswith('#')][-1].split()
+        self.assertEqual((float(last[1]), int(last[2])), (1.0, 45))   # the 45 echoed, not the 50 sent
+        self.assertIn('Total count    =           45]', lines[-2])
+
     def test_drop_in_pingpong(self):
         server = self.serve(us.DropEveryServer(10))
         run = udp_probe(server.target, '-n', 20, '-s', 100, *LOSS_TIMEOUT)
