@@ -91,6 +91,20 @@ class MetricsTestCase(unittest.TestCase):
         self.assertIsNotNone(m, self.daemon.log())
         return int(m.group(1))
 
+    def scrape_when_served(self, port, timeout, pause=0.2):
+        """Scrapes until one is answered (bounded); returns its samples and the failed tries."""
+        end = time.monotonic() + timeout
+        retries = 0
+        while True:
+            try:
+                samples, _ = parse(self.scrape(port))
+                return samples, retries
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > end:
+                    raise
+                retries += 1
+                time.sleep(pause)
+
     def scrape(self, port):
         with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port, timeout=10) as r:
             self.assertEqual(r.status, 200)
@@ -196,17 +210,7 @@ class BoundsTests(MetricsTestCase):
         idle.clear()
         # Once the daemon has seen them go a scrape works again and shows the refusals (a
         # scrape that comes before it has is itself refused, and counted: retried).
-        end = time.monotonic() + 10
-        retries = 0
-        while True:
-            try:
-                samples, _ = parse(self.scrape(mport))
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > end:
-                    raise
-                retries += 1
-                time.sleep(0.2)
+        samples, retries = self.scrape_when_served(mport, 10)
         refused_total = total(samples, 'tcpechod_metrics_refused_total')
         self.assertGreaterEqual(refused_total, 24 - 16)
         self.assertLessEqual(refused_total, 24 - 16 + retries)
@@ -244,15 +248,7 @@ class ActivationTests(MetricsTestCase):
         argv = ['systemd-socket-activate', '-l', '127.0.0.1:%d' % echo, '-l', '127.0.0.1:%d' % mport,
                 '--fdname=echo:metrics']
         self.daemon.start(self.config(metrics='[metrics]\nport = 1\n'), argv_prefix=argv, wait_ready=False)
-        end = time.monotonic() + 15
-        while True:  # the first connection starts the daemon
-            try:
-                samples, _ = parse(self.scrape(mport))
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.1)
+        samples, _ = self.scrape_when_served(mport, 15, pause=0.1)  # the first connection starts it
         self.assertEqual(samples[('tcpechod_workers', '')], self.WORKERS)
         self.assertIn('metrics listening name=metrics address=127.0.0.1:%d path=/metrics from=systemd' % mport,
                       self.daemon.log())
