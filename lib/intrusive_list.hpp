@@ -43,6 +43,7 @@ public:
 
     [[nodiscard]] bool empty() const noexcept { return head_.next_ == &head_; }
     [[nodiscard]] T* front() noexcept { return empty() ? nullptr : static_cast<T*>(head_.next_); }
+    [[nodiscard]] T* back() noexcept { return empty() ? nullptr : static_cast<T*>(head_.prev_); }
     // The element after `item` (which must be on this list), or nullptr at the end.
     [[nodiscard]] T* next(T& item) noexcept {
         Node* n = static_cast<Node&>(item).next_;

@@ -204,6 +204,26 @@ void check_protocol_keys(const Reporter& rep, const toml::table& table, std::str
     }
 }
 
+// The keys a listening socket shares with the [metrics] table.
+std::string read_socket_name(const Reporter& rep, const toml::node& node, const std::string& key) {
+    std::string_view name = get_string(rep, node, key);
+    if (name.empty()) rep.fail(node.source(), key, "must not be empty");
+    return std::string(name);
+}
+
+std::string read_socket_address(const Reporter& rep, const toml::node& node, const std::string& key) {
+    std::string address(get_string(rep, node, key));
+    if (!SocketAddress::parse(address, 0)) {
+        rep.fail(node.source(), key,
+                 "\"" + address + "\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\", \"::\")");
+    }
+    return address;
+}
+
+std::uint16_t read_socket_port(const Reporter& rep, const toml::node& node, const std::string& key) {
+    return static_cast<std::uint16_t>(get_unsigned(rep, node, key, 0, 65535));
+}
+
 MetricsConfig read_metrics(const Reporter& rep, const toml::table& table) {
     check_known_keys(rep, table, "metrics", {"name", "address", "port"});
     MetricsConfig mc;
@@ -211,17 +231,11 @@ MetricsConfig read_metrics(const Reporter& rep, const toml::table& table) {
     for (auto&& [k, node] : table) {
         std::string key = join_key("metrics", k.str());
         if (k.str() == "name") {
-            std::string_view name = get_string(rep, node, key);
-            if (name.empty()) rep.fail(node.source(), key, "must not be empty");
-            mc.name = name;
+            mc.name = read_socket_name(rep, node, key);
         } else if (k.str() == "address") {
-            mc.address = get_string(rep, node, key);
-            if (!SocketAddress::parse(mc.address, 0)) {
-                rep.fail(node.source(), key,
-                         "\"" + mc.address + "\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\", \"::\")");
-            }
+            mc.address = read_socket_address(rep, node, key);
         } else if (k.str() == "port") {
-            mc.port = static_cast<std::uint16_t>(get_unsigned(rep, node, key, 0, 65535));
+            mc.port = read_socket_port(rep, node, key);
             have_port = true;
         }
     }
@@ -245,17 +259,11 @@ ListenerConfig read_listener(const Reporter& rep, const toml::table& table, std:
     for (auto&& [k, node] : table) {
         std::string key = join_key(prefix, k.str());
         if (k.str() == "name") {
-            std::string_view name = get_string(rep, node, key);
-            if (name.empty()) rep.fail(node.source(), key, "must not be empty");
-            lc.name = name;
+            lc.name = read_socket_name(rep, node, key);
         } else if (k.str() == "address") {
-            lc.address = get_string(rep, node, key);
-            if (!SocketAddress::parse(lc.address, 0)) {
-                rep.fail(node.source(), key,
-                         "\"" + lc.address + "\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\", \"::\")");
-            }
+            lc.address = read_socket_address(rep, node, key);
         } else if (k.str() == "port") {
-            lc.port = static_cast<std::uint16_t>(get_unsigned(rep, node, key, 0, 65535));
+            lc.port = read_socket_port(rep, node, key);
             have_port = true;
         } else if (k.str() == "proto") {
             std::string_view p = get_string(rep, node, key);

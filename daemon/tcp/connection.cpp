@@ -63,7 +63,8 @@ void Connection::touch() noexcept {
     std::uint64_t now = acceptor_->context().loop().now_ms();
     if (now == last_active_ms_) return;
     last_active_ms_ = now;
-    acceptor_->idle().push_back(*this);  // to the back: the most recently active
+    IdleList& idle = acceptor_->idle();
+    if (idle.back() != this) idle.push_back(*this);  // to the back: the most recently active
 }
 
 bool Connection::ensure_read_space() noexcept {
